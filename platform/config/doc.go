@@ -1,0 +1,3 @@
+// Package config loads a service's configuration from the environment and
+// validates all of it before anything starts.
+package config

@@ -1,0 +1,2 @@
+// Package secret holds values that must never be printed, logged or marshalled.
+package secret

@@ -1,0 +1,256 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
+	"github.com/pythorix/pythorix/platform/access"
+	"github.com/pythorix/pythorix/platform/config"
+	"github.com/pythorix/pythorix/platform/mtls"
+	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/postgres"
+	"github.com/pythorix/pythorix/platform/redisconn"
+)
+
+// Options are what a service adds to the common server.
+type Options struct {
+	// Migrations holds the service's NNN_name.sql files; nil for none.
+	Migrations fs.FS
+	// Register registers the service's gRPC implementations. It runs after
+	// the database and Redis are open, so handlers can be built from them.
+	Register func(reg grpc.ServiceRegistrar, deps Deps) error
+	// Authorizer is the authorization hook; nil means access.PublicOnly.
+	Authorizer access.Authorizer
+	// Background work that runs for the server's lifetime (relays, workers).
+	// Each returns when its context ends.
+	Background []func(ctx context.Context) error
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Listener overrides listening on cfg.GRPCAddr (tests pass 127.0.0.1:0).
+	Listener net.Listener
+}
+
+// Deps are the shared resources handed to a service's Register.
+type Deps struct {
+	DB     *pgxpool.Pool
+	Redis  *redis.Client
+	Logger *slog.Logger
+	TLS    *mtls.Source
+}
+
+// Server is a running-ready gRPC service.
+type Server struct {
+	cfg        config.Service
+	log        *slog.Logger
+	tls        *mtls.Source
+	grpc       *grpc.Server
+	health     *health.Server
+	lis        net.Listener
+	db         *pgxpool.Pool
+	redis      *redis.Client
+	rules      map[string]*optionsv1.Access
+	authorizer access.Authorizer
+	background []func(context.Context) error
+	chainNames []string
+}
+
+// New builds and validates everything a service needs (certificates,
+// database with migrations applied, Redis, the access table of every
+// registered RPC) and listens, but serves nothing until Run.
+func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s = &Server{cfg: cfg, log: log, authorizer: opts.Authorizer, background: opts.Background}
+	if s.authorizer == nil {
+		s.authorizer = access.PublicOnly{}
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+
+	if s.tls, err = mtls.NewSource(cfg.TLS, cfg.TrustDomain, log); err != nil {
+		return nil, err
+	}
+	if name, err := mtls.ServiceName(s.tls.ID()); err != nil || name != cfg.Name {
+		return nil, fmt.Errorf("server: certificate %s is for %s, not service %q", cfg.TLS.Cert, s.tls.ID(), cfg.Name)
+	}
+	if s.db, err = postgres.Open(ctx, cfg.DatabaseURL.Reveal(), cfg.DBMaxConns); err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, s.db, outbox.Migrations(), postgres.PlatformVersionTable); err != nil {
+		return nil, err
+	}
+	if opts.Migrations != nil {
+		if err := postgres.Migrate(ctx, s.db, opts.Migrations, postgres.ServiceVersionTable); err != nil {
+			return nil, err
+		}
+	}
+	if s.redis, err = redisconn.Open(ctx, cfg.RedisURL.Reveal()); err != nil {
+		return nil, err
+	}
+
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("server: protovalidate: %w", err)
+	}
+	chain := s.chain(validator)
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	for _, ic := range chain {
+		unary, stream = append(unary, ic.Unary), append(stream, ic.Stream)
+		s.chainNames = append(s.chainNames, ic.Name)
+	}
+	s.grpc = grpc.NewServer(
+		grpc.Creds(mtls.ServerCredentials(s.tls)),
+		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+		grpc.MaxRecvMsgSize(4<<20),
+		grpc.MaxConcurrentStreams(1000),
+		grpc.ConnectionTimeout(10*time.Second),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	if opts.Register != nil {
+		if err := opts.Register(s.grpc, Deps{DB: s.db, Redis: s.redis, Logger: log, TLS: s.tls}); err != nil {
+			return nil, fmt.Errorf("server: register: %w", err)
+		}
+	}
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	if s.rules, err = access.Table(s.grpc.GetServiceInfo()); err != nil {
+		return nil, err
+	}
+	if len(s.rules) == 0 && opts.Register != nil {
+		return nil, errNoRules
+	}
+
+	s.lis = opts.Listener
+	if s.lis == nil {
+		if s.lis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("server: listen %s: %w", cfg.GRPCAddr, err)
+		}
+	}
+	// Not serving until Run has started and the dependencies answer.
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.lis.Addr() }
+
+// ChainNames lists the interceptor chain in order, for tests and logs.
+func (s *Server) ChainNames() []string { return append([]string(nil), s.chainNames...) }
+
+// DB is the service's pool (nil-safe for tests that inspect state).
+func (s *Server) DB() *pgxpool.Pool { return s.db }
+
+// Run serves until ctx ends, then drains: health goes NOT_SERVING, the server
+// waits ShutdownDelay for load balancers to notice, stops gracefully, and
+// closes remaining connections after ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.grpc.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("server: serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { s.tls.Watch(gctx, s.cfg.CertReloadInterval); return nil })
+	g.Go(func() error { s.watchDependencies(gctx); return nil })
+	for _, bg := range s.background {
+		g.Go(func() error { return bg(gctx) })
+	}
+	s.log.InfoContext(ctx, "serving", "addr", s.lis.Addr().String(), "spiffe_id", s.tls.ID().String(), "chain", s.chainNames)
+	g.Go(func() error {
+		<-gctx.Done()
+		s.drain()
+		return nil
+	})
+	err := g.Wait()
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Server) drain() {
+	s.log.Info("draining", "delay", s.cfg.ShutdownDelay.String(), "timeout", s.cfg.ShutdownTimeout.String())
+	s.health.Shutdown()
+	time.Sleep(s.cfg.ShutdownDelay)
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownTimeout):
+		s.log.Warn("graceful drain timed out; closing connections")
+		s.grpc.Stop()
+		<-done
+	}
+}
+
+// watchDependencies keeps the health status in step with Postgres and Redis.
+func (s *Server) watchDependencies(ctx context.Context) {
+	check := func() {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		st := healthpb.HealthCheckResponse_SERVING
+		if err := s.db.Ping(cctx); err != nil {
+			s.log.WarnContext(ctx, "postgres unhealthy", "error", err)
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		} else if err := s.redis.Ping(cctx).Err(); err != nil {
+			s.log.WarnContext(ctx, "redis unhealthy", "error", err)
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if ctx.Err() == nil {
+			s.health.SetServingStatus("", st)
+		}
+	}
+	check()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
+}
+
+func (s *Server) close() {
+	if s.lis != nil && s.grpc == nil {
+		_ = s.lis.Close()
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
+	if s.db != nil {
+		s.db.Close()
+	}
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"buf.build/go/protovalidate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// validationUnary and validationStream run the proto's buf.validate rules
+// before any handler. A failure answers InvalidArgument with a
+// google.rpc.BadRequest naming each field by its JSON (REST) name, so REST and
+// gRPC clients alike learn which field to fix.
+func validationUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if err := validateMessage(v, req); err != nil {
+			return nil, err
+		}
+		return h(ctx, req)
+	}
+}
+
+func validationStream(v protovalidate.Validator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return h(srv, &validatingStream{ServerStream: ss, v: v})
+	}
+}
+
+type validatingStream struct {
+	grpc.ServerStream
+	v protovalidate.Validator
+}
+
+func (s *validatingStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return validateMessage(s.v, m)
+}
+
+func validateMessage(v protovalidate.Validator, m any) error {
+	msg, ok := m.(proto.Message)
+	if !ok {
+		return status.Error(codes.Internal, "internal error")
+	}
+	err := v.Validate(msg)
+	if err == nil {
+		return nil
+	}
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) {
+		// A rule that does not compile is our bug, not the caller's.
+		return fmt.Errorf("validation rules for %s: %w", msg.ProtoReflect().Descriptor().FullName(), err)
+	}
+	br := &errdetails.BadRequest{}
+	var parts []string
+	for _, viol := range verr.Violations {
+		field := JSONFieldPath(viol.Proto.GetField())
+		desc := viol.Proto.GetMessage()
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+			Field: field, Description: desc, Reason: viol.Proto.GetRuleId(),
+		})
+		if field == "" {
+			parts = append(parts, desc)
+		} else {
+			parts = append(parts, field+": "+desc)
+		}
+	}
+	st, derr := status.New(codes.InvalidArgument, "invalid request: "+strings.Join(parts, "; ")).WithDetails(br)
+	if derr != nil {
+		return status.Error(codes.InvalidArgument, "invalid request: "+strings.Join(parts, "; "))
+	}
+	return st.Err()
+}
+
+// JSONFieldPath renders a violation's field path with JSON field names
+// (new_password -> newPassword) and [index] / ["key"] subscripts.
+func JSONFieldPath(p *validate.FieldPath) string {
+	var b strings.Builder
+	for i, el := range p.GetElements() {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(lowerCamel(el.GetFieldName()))
+		switch sub := el.GetSubscript().(type) {
+		case *validate.FieldPathElement_Index:
+			fmt.Fprintf(&b, "[%d]", sub.Index)
+		case *validate.FieldPathElement_StringKey:
+			fmt.Fprintf(&b, "[%q]", sub.StringKey)
+		case *validate.FieldPathElement_IntKey:
+			fmt.Fprintf(&b, "[%d]", sub.IntKey)
+		case *validate.FieldPathElement_UintKey:
+			fmt.Fprintf(&b, "[%d]", sub.UintKey)
+		case *validate.FieldPathElement_BoolKey:
+			fmt.Fprintf(&b, "[%t]", sub.BoolKey)
+		}
+	}
+	return b.String()
+}
+
+func lowerCamel(s string) string {
+	var b strings.Builder
+	up := false
+	for _, r := range s {
+		if r == '_' {
+			up = true
+			continue
+		}
+		if up && r >= 'a' && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		up = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}

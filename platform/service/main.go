@@ -1,0 +1,37 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pythorix/pythorix/platform/config"
+	"github.com/pythorix/pythorix/platform/logging"
+	"github.com/pythorix/pythorix/platform/server"
+)
+
+// Main runs the named service and returns the process exit code.
+func Main(name string, options func(config.Service) server.Options) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.LoadService(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pythorix-%s: %v\n", name, err)
+		return 2
+	}
+	log := logging.New(os.Stderr, name, cfg.LogLevel)
+	opts := options(cfg)
+	opts.Logger = log
+	srv, err := server.New(ctx, cfg, opts)
+	if err != nil {
+		log.ErrorContext(ctx, "start failed", "error", err)
+		return 1
+	}
+	if err := srv.Run(ctx); err != nil {
+		log.ErrorContext(ctx, "run failed", "error", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/pythorix/pythorix/platform/mtls"
+)
+
+// Config is the gateway's configuration, read from the environment.
+type Config struct {
+	Addr    string `env:"PYTHORIX_GATEWAY_ADDR" envDefault:"127.0.0.1:8443"`
+	DataDir string `env:"PYTHORIX_DATA_DIR" envDefault:".data"`
+	// HTTPS certificate presented to REST clients (not a SPIFFE certificate).
+	HTTPSCert string `env:"PYTHORIX_GATEWAY_TLS_CERT"`
+	HTTPSKey  string `env:"PYTHORIX_GATEWAY_TLS_KEY"`
+	// The gateway's own SPIFFE certificate for mTLS to the services.
+	TLS                mtls.Files    `envPrefix:"PYTHORIX_TLS_"`
+	TrustDomain        string        `env:"PYTHORIX_TRUST_DOMAIN" envDefault:"pythorix.local"`
+	CertReloadInterval time.Duration `env:"PYTHORIX_CERT_RELOAD_INTERVAL" envDefault:"5s"`
+
+	IdentityAddr     string `env:"PYTHORIX_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+	TenancyAddr      string `env:"PYTHORIX_TENANCY_ADDR" envDefault:"127.0.0.1:9102"`
+	ScanningAddr     string `env:"PYTHORIX_SCANNING_ADDR" envDefault:"127.0.0.1:9103"`
+	AuditAddr        string `env:"PYTHORIX_AUDIT_ADDR" envDefault:"127.0.0.1:9104"`
+	IntegrationsAddr string `env:"PYTHORIX_INTEGRATIONS_ADDR" envDefault:"127.0.0.1:9105"`
+
+	MaxBodyBytes    int64         `env:"PYTHORIX_MAX_BODY_BYTES" envDefault:"1048576"`
+	RequestTimeout  time.Duration `env:"PYTHORIX_REQUEST_TIMEOUT" envDefault:"30s"`
+	ShutdownTimeout time.Duration `env:"PYTHORIX_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	LogLevelName    string        `env:"PYTHORIX_LOG_LEVEL" envDefault:"info"`
+}
+
+// LoadConfig reads and validates the gateway configuration; environ nil
+// means the process environment.
+func LoadConfig(environ map[string]string) (Config, error) {
+	var cfg Config
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(&cfg, opts); err != nil {
+		return Config{}, fmt.Errorf("gateway config: %w", err)
+	}
+	pki := filepath.Join(cfg.DataDir, "pki")
+	def := func(p *string, name string) {
+		if *p == "" {
+			*p = filepath.Join(pki, name)
+		}
+	}
+	def(&cfg.HTTPSCert, "gateway-https.crt")
+	def(&cfg.HTTPSKey, "gateway-https.key")
+	def(&cfg.TLS.Cert, "gateway.crt")
+	def(&cfg.TLS.Key, "gateway.key")
+	def(&cfg.TLS.CA, "ca.crt")
+	return cfg, cfg.Validate()
+}
+
+// Validate names every setting that is wrong.
+func (c Config) Validate() error {
+	var errs []error
+	for name, addr := range c.upstreams() {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("upstream %s address %q: %w", name, addr, err))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("PYTHORIX_GATEWAY_ADDR %q: %w", c.Addr, err))
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
+		errs = append(errs, errors.New("PYTHORIX_MAX_BODY_BYTES must be within 1 KiB..64 MiB"))
+	}
+	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 || c.CertReloadInterval <= 0 {
+		errs = append(errs, errors.New("PYTHORIX_REQUEST_TIMEOUT, PYTHORIX_SHUTDOWN_TIMEOUT and PYTHORIX_CERT_RELOAD_INTERVAL must be positive"))
+	}
+	if err := new(slog.Level).UnmarshalText([]byte(c.LogLevelName)); err != nil {
+		errs = append(errs, fmt.Errorf("PYTHORIX_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevelName))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("gateway config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// LogLevel is the parsed PYTHORIX_LOG_LEVEL.
+func (c Config) LogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.LogLevelName))
+	return l
+}
+
+func (c Config) upstreams() map[string]string {
+	return map[string]string{
+		"identity": c.IdentityAddr, "tenancy": c.TenancyAddr, "scanning": c.ScanningAddr,
+		"audit": c.AuditAddr, "integrations": c.IntegrationsAddr,
+	}
+}

@@ -1,0 +1,2 @@
+// Package identity is the identity service: accounts, credentials, sessions, second factors and API keys.
+package identity

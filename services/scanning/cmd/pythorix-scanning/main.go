@@ -1,0 +1,11 @@
+// Command pythorix-scanning runs the scanning service.
+package main
+
+import (
+	"os"
+
+	"github.com/pythorix/pythorix/platform/service"
+	"github.com/pythorix/pythorix/services/scanning"
+)
+
+func main() { os.Exit(service.Main("scanning", scanning.Options)) }
