@@ -190,8 +190,12 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 	if access.IsInfrastructure(method) && code == codes.OK {
 		level = slog.LevelDebug
 	}
+	peerID := "unverified"
+	if id, err := mtls.PeerID(ctx); err == nil {
+		peerID = id.String()
+	}
 	s.log.Log(ctx, level, "rpc", "method", method, "code", code.String(),
-		"duration_ms", float64(time.Since(start).Microseconds())/1000, "caller", Caller(ctx))
+		"duration_ms", float64(time.Since(start).Microseconds())/1000, "peer", peerID)
 	return err
 }
 

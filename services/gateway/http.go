@@ -6,10 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
+	// Registers google.rpc.BadRequest and friends so error details marshal.
+	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -71,11 +75,11 @@ func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
 			// grpc-gateway's own parse errors quote Go internals; keep the
 			// service's validation messages, which name fields.
 			if !strings.HasPrefix(st.Message(), "invalid request") {
-				st = status.New(codes.InvalidArgument, "invalid request: "+firstLine(st.Message()))
+				st = status.New(codes.InvalidArgument, "invalid request: "+firstLine(protoPosition.ReplaceAllString(st.Message(), "")))
 			}
 		}
 		body := map[string]any{
-			"code":      st.Code().String(),
+			"code":      CodeName(st.Code()),
 			"message":   st.Message(),
 			"details":   detailsJSON(st),
 			"requestId": logging.RequestID(r.Context()),
@@ -85,6 +89,12 @@ func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
 		_ = json.NewEncoder(w).Encode(body)
 	}
 }
+
+// protoPosition strips the decoder's "proto: (line 1:62): " prefix.
+var protoPosition = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+
+// CodeName is the canonical name of a gRPC code, e.g. INVALID_ARGUMENT.
+func CodeName(c codes.Code) string { return rpccode.Code(c).String() }
 
 func detailsJSON(st *status.Status) []json.RawMessage {
 	out := []json.RawMessage{}
@@ -124,7 +134,7 @@ func (g *Gateway) routes(mux *runtime.ServeMux) http.Handler {
 	})
 	root.Handle("/v1/", mux)
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"code": codes.NotFound.String(), "message": "not found", "details": []any{}, "requestId": logging.RequestID(r.Context())})
+		writeJSON(w, http.StatusNotFound, map[string]any{"code": CodeName(codes.NotFound), "message": "not found", "details": []any{}, "requestId": logging.RequestID(r.Context())})
 	})
 	return g.middleware(root)
 }
@@ -143,7 +153,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 		SetSecurityHeaders(w.Header())
 		w.Header().Set("X-Request-Id", id)
 		if r.ContentLength > g.cfg.MaxBodyBytes {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": codes.InvalidArgument.String(),
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": CodeName(codes.InvalidArgument),
 				"message": "request body too large", "details": []any{}, "requestId": id})
 			return
 		}

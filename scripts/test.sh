@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# scripts/test.sh: `make test`. Every module's tests against a throwaway PostgreSQL
+# and Redis (provisioned under .data/ unless DATABASE_URL / REDIS_URL are set).
+# Tests clone their databases from migrated templates, so packages run in parallel.
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "$0")/.."
+eval "$(scripts/devenv.sh up)"
+export PYTHORIX_TEST_DATABASE_URL=$DATABASE_URL PYTHORIX_TEST_REDIS_URL=$REDIS_URL
+mapfile -t mods < <(go list -m -f '{{.Path}}/...' | grep -v -e '/tools/' -e '/gen/')
+go test -count=1 -timeout 20m "$@" "${mods[@]}"
