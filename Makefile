@@ -20,7 +20,7 @@ tools: $(BUF) ## Install the pinned buf (npm); protoc plugins run via go tool (t
 .PHONY: generate
 generate: $(BUF) ## Regenerate gen/ (Go, gRPC, gateway, OpenAPI) from proto/, offline
 	$(BUF) lint
-	$(BUF) format -w proto/pythorix
+	$(BUF) format -w --path proto/pythorix
 	$(BUF) generate
 
 .PHONY: check-generated

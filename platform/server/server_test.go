@@ -39,7 +39,7 @@ func startIdentity(t *testing.T) (pkiDir string, srv *server.Server) {
 		identityv1.RegisterIdentityServiceServer(reg, identityStub{})
 		return nil
 	}}
-	srv = servertest.Start(t, servertest.Config(t, "identity", pkiDir, opts), opts)
+	srv = servertest.Start(t, servertest.Config(t, "identity", pkiDir, opts.Migrations), opts)
 	return pkiDir, srv
 }
 

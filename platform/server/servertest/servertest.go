@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"testing"
@@ -35,14 +36,15 @@ func PKI(t testing.TB) string {
 	return dir
 }
 
-// Config is a service configuration for tests over pkiDir with a fresh database.
-func Config(t testing.TB, name, pkiDir string, opts server.Options) config.Service {
+// Config is a service configuration for tests over pkiDir with a fresh
+// database migrated with the service's migrations (nil for none).
+func Config(t testing.TB, name, pkiDir string, migrations fs.FS) config.Service {
 	t.Helper()
 	p := pki.ServicePaths(pkiDir, name)
 	return config.Service{
 		Name:               name,
 		GRPCAddr:           "127.0.0.1:0",
-		DatabaseURL:        secret.New(pgtest.ServiceDatabase(t, opts.Migrations)),
+		DatabaseURL:        secret.New(pgtest.ServiceDatabase(t, migrations)),
 		RedisURL:           secret.New(pgtest.RedisURL(t)),
 		DataDir:            t.TempDir(),
 		TrustDomain:        TrustDomain,

@@ -1,0 +1,185 @@
+package e2e_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details []struct {
+		Type            string `json:"@type"`
+		FieldViolations []struct {
+			Field       string `json:"field"`
+			Description string `json:"description"`
+		} `json:"fieldViolations"`
+	} `json:"details"`
+	RequestID string `json:"requestId"`
+}
+
+func (s *Suite) do(t *testing.T, method, path, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+var securityHeaders = []string{"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
+	"Permissions-Policy", "Content-Security-Policy", "Cache-Control", "X-Request-Id"}
+
+// TestSuiteOverREST drives the whole suite through the gateway. /readyz goes
+// gateway -> each service over mTLS -> that service's Postgres and Redis
+// health -> back; the signup cases go through grpc-gateway transcoding into
+// the identity service's interceptor chain and back as REST errors.
+func TestSuiteOverREST(t *testing.T) {
+	t.Parallel()
+	s := StartSuite(t)
+
+	t.Run("readyz reports every upstream serving", func(t *testing.T) {
+		resp, body := s.do(t, "GET", "/readyz", "")
+		var got struct {
+			Status    string            `json:"status"`
+			Upstreams map[string]string `json:"upstreams"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("status %d body %s err %v", resp.StatusCode, body, err)
+		}
+		for _, svc := range []string{"identity", "tenancy", "scanning", "audit", "integrations"} {
+			if got.Upstreams[svc] != "SERVING" {
+				t.Errorf("%s = %q", svc, got.Upstreams[svc])
+			}
+		}
+	})
+
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		header     []string
+		wantStatus int
+		wantCode   string
+		wantFields []string
+	}{
+		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200},
+		{name: "invalid signup names every bad field", method: "POST", path: "/v1/auth/signup",
+			body: `{"email":"not-an-email","password":"short","name":""}`, wantStatus: 400, wantCode: "INVALID_ARGUMENT",
+			wantFields: []string{"email", "password", "name"}},
+		{name: "password over 72 bytes is rejected, not truncated", method: "POST", path: "/v1/auth/signup",
+			body: `{"email":"a@example.com","password":"` + strings.Repeat("x", 73) + `","name":"A"}`, wantStatus: 400,
+			wantCode: "INVALID_ARGUMENT", wantFields: []string{"password"}},
+		{name: "camelCase field names in violations", method: "POST", path: "/v1/me/password",
+			body: `{"currentPassword":"","newPassword":"x"}`, wantStatus: 400, wantCode: "INVALID_ARGUMENT",
+			wantFields: []string{"currentPassword", "newPassword"}},
+		{name: "unknown JSON field", method: "POST", path: "/v1/auth/signup",
+			body: `{"email":"a@example.com","password":"correct horse battery","name":"A","admin":true}`, wantStatus: 400, wantCode: "INVALID_ARGUMENT"},
+		{name: "malformed JSON", method: "POST", path: "/v1/auth/login", body: `{"email":`, wantStatus: 400, wantCode: "INVALID_ARGUMENT"},
+		{name: "body over the limit", method: "POST", path: "/v1/auth/signup", body: `{"name":"` + strings.Repeat("a", 70000) + `"}`,
+			wantStatus: 413, wantCode: "INVALID_ARGUMENT"},
+		{name: "authenticated route without credentials", method: "GET", path: "/v1/me", wantStatus: 401, wantCode: "UNAUTHENTICATED"},
+		{name: "org route without credentials", method: "GET", path: "/v1/assets", header: []string{"X-Org-Id", "8b7c0b0e-8c56-4e0c-9d1c-3c1d1b9b8a11"},
+			wantStatus: 401, wantCode: "UNAUTHENTICATED"},
+		{name: "unknown route", method: "GET", path: "/v1/nothing-here", wantStatus: 404, wantCode: "NOT_FOUND"},
+		{name: "internal RPC is not routable", method: "POST", path: "/pythorix.audit.v1.AuditService/AppendEvents", body: `{}`,
+			wantStatus: 404, wantCode: "NOT_FOUND"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := s.do(t, tc.method, tc.path, tc.body, tc.header...)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			for _, h := range securityHeaders {
+				if resp.Header.Get(h) == "" {
+					t.Errorf("missing %s", h)
+				}
+			}
+			if tc.wantCode == "" {
+				return
+			}
+			var e apiError
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatalf("error body is not JSON: %s", body)
+			}
+			if e.Code != tc.wantCode || e.Message == "" || e.RequestID != resp.Header.Get("X-Request-Id") {
+				t.Fatalf("error body %+v", e)
+			}
+			var fields []string
+			for _, d := range e.Details {
+				for _, v := range d.FieldViolations {
+					fields = append(fields, v.Field)
+				}
+			}
+			for _, f := range tc.wantFields {
+				if !slices.Contains(fields, f) {
+					t.Errorf("violations %v do not name %q", fields, f)
+				}
+			}
+			if bytes.Contains(body, []byte("rpc error")) || bytes.Contains(body, []byte("proto:")) {
+				t.Errorf("internal text leaked: %s", body)
+			}
+		})
+	}
+
+	t.Run("client request id is echoed, hostile one replaced", func(t *testing.T) {
+		resp, _ := s.do(t, "GET", "/healthz", "", "X-Request-Id", "client-chosen-id-42")
+		if got := resp.Header.Get("X-Request-Id"); got != "client-chosen-id-42" {
+			t.Errorf("request id %q", got)
+		}
+		resp, _ = s.do(t, "GET", "/healthz", "", "X-Request-Id", "bad id\" injected")
+		if got := resp.Header.Get("X-Request-Id"); got == "" || strings.ContainsAny(got, "\" ") {
+			t.Errorf("hostile request id echoed: %q", got)
+		}
+	})
+
+	t.Run("openapi document", func(t *testing.T) {
+		resp, body := s.do(t, "GET", "/openapi.json", "")
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"/v1/auth/signup"`)) || !bytes.Contains(body, []byte(`"/v1/scans/{id}/report"`)) {
+			t.Fatalf("status %d, %d bytes", resp.StatusCode, len(body))
+		}
+	})
+
+	t.Run("TLS below 1.2 and non-AEAD suites are refused", func(t *testing.T) {
+		host := strings.TrimPrefix(s.URL, "https://")
+		for name, cfg := range map[string]*tls.Config{
+			"TLS 1.1":    {MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10},
+			"CBC on 1.2": {MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}},
+			"RSA kx 1.2": {MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}},
+		} {
+			cfg.InsecureSkipVerify = true //nolint:gosec // only the protocol is under test
+			if c, err := tls.Dial("tcp", host, cfg); err == nil {
+				c.Close()
+				t.Errorf("%s: handshake succeeded", name)
+			}
+		}
+		c, err := tls.Dial("tcp", host, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if v := c.ConnectionState().Version; v != tls.VersionTLS13 {
+			t.Errorf("negotiated %x, want TLS 1.3", v)
+		}
+	})
+}
