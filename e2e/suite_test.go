@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,7 +17,10 @@ import (
 	"time"
 
 	"github.com/pythorix/pythorix/platform/config"
+	"github.com/pythorix/pythorix/platform/mail"
+	"github.com/pythorix/pythorix/platform/pgtest"
 	"github.com/pythorix/pythorix/platform/pki"
+	"github.com/pythorix/pythorix/platform/secret"
 	"github.com/pythorix/pythorix/platform/server"
 	"github.com/pythorix/pythorix/platform/server/servertest"
 	"github.com/pythorix/pythorix/services/audit"
@@ -28,36 +33,92 @@ import (
 
 // Suite is a running Pythorix: five services and the gateway.
 type Suite struct {
-	URL    string
-	PKI    string
-	Client *http.Client
+	URL      string
+	PKI      string
+	Client   *http.Client
+	Mail     *Mailbox
+	Identity identity.Config
+	// gatewayEnv starts further gateway replicas on the same services.
+	gatewayEnv map[string]string
+	roots      *x509.CertPool
 }
 
-var serviceOptions = map[string]func(config.Service) server.Options{
-	"identity": identity.Options, "tenancy": tenancy.Options, "scanning": scanning.Options,
-	"audit": audit.Options, "integrations": integrations.Options,
+// SuiteOptions adjust a suite.
+type SuiteOptions struct {
+	// Identity edits identity's configuration before it starts.
+	Identity func(*identity.Config)
+}
+
+func randomKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // StartSuite starts every service in-process on loopback, each with its own
-// database, and the gateway in front of them.
-func StartSuite(t *testing.T) *Suite {
+// database, a real SMTP server for identity's mail, and the gateway.
+func StartSuite(t *testing.T, so ...SuiteOptions) *Suite {
 	t.Helper()
 	dir := servertest.PKI(t)
-	env := map[string]string{"PYTHORIX_DATA_DIR": t.TempDir(), "PYTHORIX_CERT_RELOAD_INTERVAL": "100ms",
-		"PYTHORIX_TLS_CERT": pki.ServicePaths(dir, "gateway").Cert, "PYTHORIX_TLS_KEY": pki.ServicePaths(dir, "gateway").Key,
-		"PYTHORIX_TLS_CA": pki.CAPath(dir), "PYTHORIX_GATEWAY_TLS_CERT": pki.GatewayHTTPSPaths(dir).Cert,
-		"PYTHORIX_GATEWAY_TLS_KEY": pki.GatewayHTTPSPaths(dir).Key, "PYTHORIX_MAX_BODY_BYTES": "65536"}
-	for name, options := range serviceOptions {
-		migrations := options(config.Service{Name: name}).Migrations
-		cfg := servertest.Config(t, name, dir, migrations)
-		srv := servertest.Start(t, cfg, options(cfg))
-		env["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"] = srv.Addr().String()
-	}
-	cfg, err := gateway.LoadConfig(env)
+	s := &Suite{PKI: dir, Mail: startMailbox(t, dir)}
+	gwLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(gwLis.Addr().String())
+	s.URL = "https://localhost:" + port
+	s.Identity = identity.Config{
+		JWTKeys: secret.New("k1:" + randomKey()), KEK: secret.New("kek1:" + randomKey()),
+		Pepper: secret.New(randomKey()), Issuer: "pythorix", Audience: "pythorix-api", TokenTTL: 24 * time.Hour,
+		PublicURL: s.URL,
+		Mail: mail.Config{SMTPAddr: s.Mail.Addr, From: "Pythorix <no-reply@pythorix.test>", RequireTLS: true, CAFile: pki.CAPath(dir)},
+	}
+	for _, o := range so {
+		if o.Identity != nil {
+			o.Identity(&s.Identity)
+		}
+	}
+	s.gatewayEnv = map[string]string{"PYTHORIX_DATA_DIR": t.TempDir(), "PYTHORIX_CERT_RELOAD_INTERVAL": "100ms",
+		"PYTHORIX_TLS_CERT": pki.ServicePaths(dir, "gateway").Cert, "PYTHORIX_TLS_KEY": pki.ServicePaths(dir, "gateway").Key,
+		"PYTHORIX_TLS_CA": pki.CAPath(dir), "PYTHORIX_GATEWAY_TLS_CERT": pki.GatewayHTTPSPaths(dir).Cert,
+		"PYTHORIX_GATEWAY_TLS_KEY": pki.GatewayHTTPSPaths(dir).Key, "PYTHORIX_MAX_BODY_BYTES": "65536",
+		"REDIS_URL": pgtest.RedisURL(t)}
+	services := map[string]func(config.Service) (server.Options, error){
+		"identity": func(config.Service) (server.Options, error) { return identity.ServerOptions(s.Identity) },
+		"tenancy":  tenancy.Options, "scanning": scanning.Options, "audit": audit.Options, "integrations": integrations.Options,
+	}
+	for name, options := range services {
+		opts, err := options(config.Service{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := servertest.Config(t, name, dir, opts.Migrations)
+		srv := servertest.Start(t, cfg, opts)
+		s.gatewayEnv["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"] = srv.Addr().String()
+	}
+	s.startGateway(t, gwLis)
+	pem, err := os.ReadFile(pki.CAPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.roots = x509.NewCertPool()
+	s.roots.AppendCertsFromPEM(pem)
+	s.Client = s.client()
+	s.waitReady(t)
+	return s
+}
+
+func (s *Suite) client() *http.Client {
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: s.roots, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2: true,
+	}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// startGateway runs a gateway replica on lis until the test ends.
+func (s *Suite) startGateway(t *testing.T, lis net.Listener) {
+	t.Helper()
+	cfg, err := gateway.LoadConfig(s.gatewayEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,23 +136,18 @@ func StartSuite(t *testing.T) *Suite {
 			t.Errorf("gateway: %v", err)
 		}
 	})
-	pem, err := os.ReadFile(pki.CAPath(dir))
+}
+
+// Replica starts a second gateway on the same services and returns its URL.
+func (s *Suite) Replica(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
+	s.startGateway(t, lis)
 	_, port, _ := net.SplitHostPort(lis.Addr().String())
-	s := &Suite{
-		URL: "https://localhost:" + port,
-		PKI: dir,
-		Client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-			ForceAttemptHTTP2: true,
-		}},
-	}
-	s.waitReady(t)
-	return s
+	return "https://localhost:" + port
 }
 
 func (s *Suite) waitReady(t *testing.T) {

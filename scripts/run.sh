@@ -27,6 +27,22 @@ go build -o "$bin/" ./platform/cmd/pythorix-certs ./platform/cmd/pythorix-devdb 
 declare -A dburl
 while IFS='=' read -r svc url; do dburl[$svc]=$url; done < <("$bin/pythorix-devdb")
 
+# Development secrets, made once and kept with the rest of .data/ (mode 600).
+secrets=$data/secrets.env
+if [ ! -f "$secrets" ]; then
+  key() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
+  umask 077
+  {
+    echo "PYTHORIX_JWT_KEYS=dev1:$(key)"
+    echo "PYTHORIX_KEK=dev1:$(key)"
+    echo "PYTHORIX_IDENTITY_PEPPER=$(key)"
+  } >"$secrets"
+  umask 022
+fi
+set -a
+# shellcheck disable=SC1090
+. "$secrets"
+set +a
 export PYTHORIX_MAIL_DIR=$data/mail
 pids=()
 stopping=

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -115,22 +113,4 @@ type Call struct {
 // enriched with the principal and organisation it established.
 type Authorizer interface {
 	Authorize(ctx context.Context, call Call, req any) (context.Context, error)
-}
-
-// PublicOnly admits public and internal RPCs (the latter already checked by
-// peer authentication) and refuses every call that needs an end-user
-// principal. It is the fail-closed default until a service installs the
-// principal-aware authorizer.
-type PublicOnly struct{}
-
-var _ Authorizer = PublicOnly{}
-
-// Authorize implements Authorizer.
-func (PublicOnly) Authorize(ctx context.Context, call Call, _ any) (context.Context, error) {
-	switch call.Rule.GetKind().(type) {
-	case *optionsv1.Access_Public, *optionsv1.Access_Internal:
-		return ctx, nil
-	default:
-		return ctx, status.Error(codes.Unauthenticated, "authentication required")
-	}
 }

@@ -26,6 +26,20 @@ const (
 
 type principalKey struct{}
 
+type orgKey struct{}
+
+// WithOrg stores the authorised active organisation in the context.
+func WithOrg(ctx context.Context, orgID string) context.Context {
+	return context.WithValue(ctx, orgKey{}, orgID)
+}
+
+// OrgFrom returns the organisation the call was authorised in, or "". Handlers
+// take the org from here, never from the request body.
+func OrgFrom(ctx context.Context) string {
+	o, _ := ctx.Value(orgKey{}).(string)
+	return o
+}
+
 // WithPrincipal stores the authenticated principal in the context.
 func WithPrincipal(ctx context.Context, p *identityv1.Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
@@ -123,10 +137,11 @@ func (a Authorizer) Authorize(ctx context.Context, call access.Call, _ any) (con
 		if a.Memberships == nil {
 			return ctx, status.Error(codes.PermissionDenied, "permission denied")
 		}
-		if err := a.Memberships.Check(ctx, p, orgFromMetadata(ctx), k.Permission); err != nil {
+		org := orgFromMetadata(ctx)
+		if err := a.Memberships.Check(ctx, p, org, k.Permission); err != nil {
 			return ctx, err
 		}
-		return ctx, nil
+		return WithOrg(ctx, org), nil
 	default:
 		return ctx, status.Error(codes.PermissionDenied, "permission denied")
 	}

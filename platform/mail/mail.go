@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -41,6 +42,8 @@ type Config struct {
 	Password   secret.String `env:"PYTHORIX_SMTP_PASSWORD"`
 	RequireTLS bool          `env:"PYTHORIX_SMTP_REQUIRE_TLS" envDefault:"true"`
 	Dir        string        `env:"PYTHORIX_MAIL_DIR"`
+	// CAFile, when set, is the only CA trusted for the SMTP server's certificate.
+	CAFile string `env:"PYTHORIX_SMTP_CA_FILE"`
 }
 
 // New returns the sender the configuration asks for.
@@ -64,6 +67,18 @@ func New(cfg Config, tlsConfig *tls.Config) (Sender, error) {
 	}
 	if tlsConfig == nil {
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mail: PYTHORIX_SMTP_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("mail: PYTHORIX_SMTP_CA_FILE holds no PEM certificate")
+		}
+		tlsConfig = tlsConfig.Clone()
+		tlsConfig.RootCAs = pool
 	}
 	tlsConfig = tlsConfig.Clone()
 	if tlsConfig.ServerName == "" {

@@ -22,6 +22,7 @@ import (
 
 	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
 	"github.com/pythorix/pythorix/platform/access"
+	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/mtls"
 	"github.com/pythorix/pythorix/platform/outbox"
@@ -36,7 +37,8 @@ type Options struct {
 	// Register registers the service's gRPC implementations. It runs after
 	// the database and Redis are open, so handlers can be built from them.
 	Register func(reg grpc.ServiceRegistrar, deps Deps) error
-	// Authorizer is the authorization hook; nil means access.PublicOnly.
+	// Authorizer is the authorization hook; nil means authn.Authorizer without
+	// membership checks (permission RPCs refused until tenancy provides them).
 	Authorizer access.Authorizer
 	// Background work that runs for the server's lifetime (relays, workers).
 	// Each returns when its context ends.
@@ -84,7 +86,7 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	}
 	s = &Server{cfg: cfg, log: log, authorizer: opts.Authorizer, background: opts.Background}
 	if s.authorizer == nil {
-		s.authorizer = access.PublicOnly{}
+		s.authorizer = authn.Authorizer{}
 	}
 	defer func() {
 		if err != nil {

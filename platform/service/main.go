@@ -13,7 +13,7 @@ import (
 )
 
 // Main runs the named service and returns the process exit code.
-func Main(name string, options func(config.Service) server.Options) int {
+func Main(name string, options func(config.Service) (server.Options, error)) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.LoadService(name)
@@ -22,7 +22,11 @@ func Main(name string, options func(config.Service) server.Options) int {
 		return 2
 	}
 	log := logging.New(os.Stderr, name, cfg.LogLevel)
-	opts := options(cfg)
+	opts, err := options(cfg)
+	if err != nil {
+		log.ErrorContext(ctx, "configuration invalid", "error", err)
+		return 2
+	}
 	opts.Logger = log
 	srv, err := server.New(ctx, cfg, opts)
 	if err != nil {

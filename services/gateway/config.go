@@ -11,6 +11,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/pythorix/pythorix/platform/mtls"
+	"github.com/pythorix/pythorix/platform/secret"
 )
 
 // Config is the gateway's configuration, read from the environment.
@@ -30,6 +31,11 @@ type Config struct {
 	ScanningAddr     string `env:"PYTHORIX_SCANNING_ADDR" envDefault:"127.0.0.1:9103"`
 	AuditAddr        string `env:"PYTHORIX_AUDIT_ADDR" envDefault:"127.0.0.1:9104"`
 	IntegrationsAddr string `env:"PYTHORIX_INTEGRATIONS_ADDR" envDefault:"127.0.0.1:9105"`
+
+	RedisURL secret.String `env:"REDIS_URL"`
+	// AuthCacheTTL bounds how long a verified credential is trusted without
+	// asking identity again; revocations evict entries at once regardless.
+	AuthCacheTTL time.Duration `env:"PYTHORIX_AUTH_CACHE_TTL" envDefault:"30s"`
 
 	MaxBodyBytes    int64         `env:"PYTHORIX_MAX_BODY_BYTES" envDefault:"1048576"`
 	RequestTimeout  time.Duration `env:"PYTHORIX_REQUEST_TIMEOUT" envDefault:"30s"`
@@ -72,6 +78,12 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("PYTHORIX_GATEWAY_ADDR %q: %w", c.Addr, err))
+	}
+	if c.RedisURL.IsZero() {
+		errs = append(errs, errors.New("REDIS_URL is required"))
+	}
+	if c.AuthCacheTTL <= 0 || c.AuthCacheTTL > 5*time.Minute {
+		errs = append(errs, errors.New("PYTHORIX_AUTH_CACHE_TTL must be within (0, 5m]"))
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		errs = append(errs, errors.New("PYTHORIX_MAX_BODY_BYTES must be within 1 KiB..64 MiB"))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -23,6 +24,7 @@ import (
 	scanningv1 "github.com/pythorix/pythorix/gen/go/pythorix/scanning/v1"
 	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
 	"github.com/pythorix/pythorix/platform/mtls"
+	"github.com/pythorix/pythorix/platform/redisconn"
 )
 
 // Gateway is the HTTPS edge.
@@ -34,6 +36,8 @@ type Gateway struct {
 	conns   map[string]*grpc.ClientConn
 	handler http.Handler
 	lis     net.Listener
+	redis   *redis.Client
+	authn   *authenticator
 }
 
 // Options adjust construction; tests pass a listener on 127.0.0.1:0.
@@ -71,6 +75,9 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 
+	if g.redis, err = redisconn.Open(ctx, cfg.RedisURL.Reveal()); err != nil {
+		return nil, err
+	}
 	mux := newMux(log)
 	registrations := map[string]registerFunc{
 		"identity":     identityv1.RegisterIdentityServiceHandler,
@@ -97,6 +104,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 			return nil, fmt.Errorf("gateway: register %s routes: %w", name, err)
 		}
 	}
+	g.authn = newAuthenticator(identityv1.NewIdentityServiceClient(g.conns["identity"]), log, cfg.AuthCacheTTL)
 	g.handler = g.routes(mux)
 
 	g.lis = opts.Listener
@@ -153,6 +161,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	})
 	eg.Go(func() error { g.svid.Watch(egctx, g.cfg.CertReloadInterval); return nil })
 	eg.Go(func() error { g.https.Watch(egctx, g.cfg.CertReloadInterval); return nil })
+	eg.Go(func() error { g.authn.watch(egctx, g.redis); return nil })
 	eg.Go(func() error {
 		<-egctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
@@ -204,5 +213,8 @@ func (g *Gateway) upstreamNames() []string {
 func (g *Gateway) close() {
 	for _, c := range g.conns {
 		_ = c.Close()
+	}
+	if g.redis != nil {
+		_ = g.redis.Close()
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"net/textproto"
 	"regexp"
 	"strings"
@@ -12,8 +14,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
-	// Registers google.rpc.BadRequest and friends so error details marshal.
-	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -30,12 +31,17 @@ var forwardedHeaders = map[string]string{
 }
 
 func newMux(log *slog.Logger) *runtime.ServeMux {
+	return runtime.NewServeMux(muxOptions(log)...)
+}
+
+func muxOptions(log *slog.Logger) []runtime.ServeMuxOption {
 	jsonpb := &runtime.JSONPb{
 		MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: false},
 		// Unknown fields are rejected (400), as the API contract says.
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
-	return runtime.NewServeMux(
+	return []runtime.ServeMuxOption{
+		runtime.WithMetadata(outgoingMetadata),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: jsonpb}),
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
 			md, ok := forwardedHeaders[textproto.CanonicalMIMEHeaderKey(h)]
@@ -52,7 +58,7 @@ func newMux(log *slog.Logger) *runtime.ServeMux {
 			}
 			errorHandler(log)(ctx, mux, m, w, r, status.Error(c, http.StatusText(code)))
 		}),
-	)
+	}
 }
 
 // errorHandler answers errors as the API contract says: the HTTP status
@@ -84,10 +90,21 @@ func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
 			"details":   detailsJSON(st),
 			"requestId": logging.RequestID(r.Context()),
 		}
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+				secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+				w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
 		_ = json.NewEncoder(w).Encode(body)
 	}
+}
+
+// writeError answers an error raised at the edge exactly as upstream errors are answered.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	errorHandler(g.log)(r.Context(), nil, nil, w, r, err)
 }
 
 // protoPosition strips the decoder's "proto: (line 1:62): " prefix.
@@ -159,7 +176,10 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		r, ok := g.authenticateRequest(rec, r.WithContext(ctx))
+		if ok {
+			next.ServeHTTP(rec, r)
+		}
 		g.log.LogAttrs(ctx, slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 	})

@@ -18,11 +18,11 @@ type Service struct {
 var _ integrationsv1.IntegrationsServiceServer = (*Service)(nil)
 
 // Options wire the service into the shared server.
-func Options(config.Service) server.Options {
+func Options(config.Service) (server.Options, error) {
 	return server.Options{
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			integrationsv1.RegisterIntegrationsServiceServer(reg, &Service{deps: deps})
 			return nil
 		},
-	}
+	}, nil
 }

@@ -18,11 +18,11 @@ type Service struct {
 var _ scanningv1.ScanningServiceServer = (*Service)(nil)
 
 // Options wire the service into the shared server.
-func Options(config.Service) server.Options {
+func Options(config.Service) (server.Options, error) {
 	return server.Options{
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			scanningv1.RegisterScanningServiceServer(reg, &Service{deps: deps})
 			return nil
 		},
-	}
+	}, nil
 }

@@ -1,0 +1,82 @@
+package revocation
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Channel is the Redis pub/sub channel of revocations.
+const Channel = "pythorix:revocations"
+
+// Kinds of revoked things.
+const (
+	Session = "session"
+	APIKey  = "apikey"
+)
+
+// Publisher announces revocations.
+type Publisher struct {
+	rdb *redis.Client
+	log *slog.Logger
+}
+
+// NewPublisher returns a publisher on rdb.
+func NewPublisher(rdb *redis.Client, log *slog.Logger) *Publisher {
+	return &Publisher{rdb: rdb, log: log}
+}
+
+// Publish announces each id of a kind. The revocation itself is already
+// durable in the owner's database; a lost announcement is bounded by the
+// subscribers' cache lifetime, and logged.
+func (p *Publisher) Publish(ctx context.Context, kind string, ids ...string) {
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		err := p.rdb.Publish(ctx, Channel, kind+":"+id).Err()
+		cancel()
+		if err != nil {
+			p.log.ErrorContext(ctx, "revocation announcement failed", "kind", kind, "id", id, "error", err)
+		}
+	}
+}
+
+// Subscribe delivers revocations to onRevoke until ctx ends. onReset runs
+// whenever the subscription (re)starts, because announcements made while it
+// was down are lost: the subscriber must then forget everything it cached.
+func Subscribe(ctx context.Context, rdb *redis.Client, log *slog.Logger, onRevoke func(kind, id string), onReset func()) {
+	for ctx.Err() == nil {
+		ps := rdb.Subscribe(ctx, Channel)
+		// A blocked Receive does not notice ctx; closing the subscription does.
+		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+		for {
+			msg, err := ps.Receive(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.WarnContext(ctx, "revocation subscription interrupted", "error", err)
+					onReset()
+				}
+				break
+			}
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					onReset()
+				}
+			case *redis.Message:
+				kind, id, ok := strings.Cut(m.Payload, ":")
+				if ok {
+					onRevoke(kind, id)
+				}
+			}
+		}
+		stop()
+		_ = ps.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
+	"github.com/pythorix/pythorix/platform/authn"
+	"github.com/pythorix/pythorix/platform/revocation"
+)
+
+// authenticator turns bearer credentials into principals. Identity verifies a
+// credential once (signature, session liveness, API key hash); the result is
+// cached here for at most cacheTTL, keyed by the credential's SHA-256, and
+// evicted at once when identity announces the session's or key's revocation
+// through Redis. So the hot path costs a map lookup, and a logout reaches
+// every gateway replica within the pub/sub delay.
+type authenticator struct {
+	identity identityv1.IdentityServiceClient
+	log      *slog.Logger
+	ttl      time.Duration
+	maxSize  int
+
+	mu      sync.Mutex
+	entries map[[32]byte]cached
+	byOwner map[string]map[[32]byte]struct{} // "session:<id>" / "apikey:<id>" -> entries
+}
+
+type cached struct {
+	p       *identityv1.Principal
+	expires time.Time
+	owner   string
+}
+
+func newAuthenticator(client identityv1.IdentityServiceClient, log *slog.Logger, ttl time.Duration) *authenticator {
+	return &authenticator{identity: client, log: log, ttl: ttl, maxSize: 100_000,
+		entries: map[[32]byte]cached{}, byOwner: map[string]map[[32]byte]struct{}{}}
+}
+
+// authenticate returns the principal for a credential, or a gRPC status error.
+func (a *authenticator) authenticate(ctx context.Context, credential string) (*identityv1.Principal, error) {
+	key := sha256.Sum256([]byte(credential))
+	now := time.Now()
+	a.mu.Lock()
+	if e, ok := a.entries[key]; ok {
+		if now.Before(e.expires) {
+			a.mu.Unlock()
+			return e.p, nil
+		}
+		a.dropLocked(key, e)
+	}
+	a.mu.Unlock()
+
+	resp, err := a.identity.Authenticate(ctx, &identityv1.AuthenticateRequest{Credential: credential})
+	if err != nil {
+		return nil, err
+	}
+	p := resp.GetPrincipal()
+	expires := now.Add(a.ttl)
+	if et := p.GetExpireTime(); et != nil && et.AsTime().Before(expires) {
+		expires = et.AsTime()
+	}
+	owner := revocation.Session + ":" + p.GetSessionId()
+	if p.GetKind() == identityv1.Principal_KIND_API_KEY {
+		owner = revocation.APIKey + ":" + p.GetApiKeyId()
+	}
+	a.mu.Lock()
+	if len(a.entries) >= a.maxSize {
+		a.resetLocked()
+	}
+	a.entries[key] = cached{p: p, expires: expires, owner: owner}
+	if a.byOwner[owner] == nil {
+		a.byOwner[owner] = map[[32]byte]struct{}{}
+	}
+	a.byOwner[owner][key] = struct{}{}
+	a.mu.Unlock()
+	return p, nil
+}
+
+func (a *authenticator) revoke(kind, id string) {
+	owner := kind + ":" + id
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key := range a.byOwner[owner] {
+		delete(a.entries, key)
+	}
+	delete(a.byOwner, owner)
+}
+
+func (a *authenticator) reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.resetLocked()
+}
+
+func (a *authenticator) resetLocked() {
+	a.entries = map[[32]byte]cached{}
+	a.byOwner = map[string]map[[32]byte]struct{}{}
+}
+
+func (a *authenticator) dropLocked(key [32]byte, e cached) {
+	delete(a.entries, key)
+	if m := a.byOwner[e.owner]; m != nil {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(a.byOwner, e.owner)
+		}
+	}
+}
+
+// watch keeps the cache in step with revocations until ctx ends.
+func (a *authenticator) watch(ctx context.Context, rdb *redis.Client) {
+	revocation.Subscribe(ctx, rdb, a.log, a.revoke, a.reset)
+}
+
+type principalCtxKey struct{}
+
+// authenticateRequest resolves an Authorization header, if any. A request
+// without one proceeds anonymously (public routes work; others are refused
+// by the service); a malformed or refused credential is answered 401 here.
+func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return r, true
+	}
+	scheme, cred, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" || len(cred) > 4096 {
+		g.writeError(w, r, status.Error(codes.Unauthenticated, "malformed Authorization header: want Bearer <token>"))
+		return r, false
+	}
+	p, err := g.authn.authenticate(r.Context(), strings.TrimSpace(cred))
+	if err != nil {
+		if status.Code(err) != codes.Unauthenticated {
+			g.log.WarnContext(r.Context(), "authentication unavailable", "error", err)
+			g.writeError(w, r, status.Error(codes.Unavailable, "authentication temporarily unavailable"))
+			return r, false
+		}
+		g.writeError(w, r, status.Error(codes.Unauthenticated, "invalid or expired credential"))
+		return r, false
+	}
+	return r.WithContext(context.WithValue(r.Context(), principalCtxKey{}, p)), true
+}
+
+// outgoingMetadata is what the gateway asserts to services about a request:
+// the principal it established and the client's address and user agent.
+// Clients cannot set these keys: only listed headers are forwarded.
+func outgoingMetadata(_ context.Context, r *http.Request) metadata.MD {
+	md := metadata.MD{}
+	if p, ok := r.Context().Value(principalCtxKey{}).(*identityv1.Principal); ok {
+		if b, err := authn.OutgoingPrincipal(p); err == nil {
+			md.Set(authn.PrincipalKey, b)
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		md.Set(authn.ClientIPKey, host)
+	}
+	ua := r.UserAgent()
+	if len(ua) > 512 {
+		ua = ua[:512]
+	}
+	md.Set(authn.UserAgentKey, ua)
+	return md
+}
