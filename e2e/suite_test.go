@@ -71,7 +71,7 @@ func StartSuite(t *testing.T, so ...SuiteOptions) *Suite {
 		JWTKeys: secret.New("k1:" + randomKey()), KEK: secret.New("kek1:" + randomKey()),
 		Pepper: secret.New(randomKey()), Issuer: "pythorix", Audience: "pythorix-api", TokenTTL: 24 * time.Hour,
 		PublicURL: s.URL,
-		Mail: mail.Config{SMTPAddr: s.Mail.Addr, From: "Pythorix <no-reply@pythorix.test>", RequireTLS: true, CAFile: pki.CAPath(dir)},
+		Mail:      mail.Config{SMTPAddr: s.Mail.Addr, From: "Pythorix <no-reply@pythorix.test>", RequireTLS: true, CAFile: pki.CAPath(dir)},
 	}
 	for _, o := range so {
 		if o.Identity != nil {

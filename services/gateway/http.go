@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"strconv"
 	"net/textproto"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 

@@ -64,11 +64,11 @@ func ServerOptions(cfg Config) (server.Options, error) {
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			a := &Accounts{
 				db: deps.DB, rdb: deps.Redis, log: deps.Logger, now: time.Now,
-				tokens:  &Tokens{keys: keys, issuer: cfg.Issuer, audience: cfg.Audience, ttl: cfg.TokenTTL},
-				pepper:  peppered{key: []byte(cfg.Pepper.Reveal())},
-				kek:     kek,
-				mailer:  newMailer(deps.DB, kek, sender, deps.Logger),
-				revoker: &Revoker{pub: revocation.NewPublisher(deps.Redis, deps.Logger)},
+				tokens:     &Tokens{keys: keys, issuer: cfg.Issuer, audience: cfg.Audience, ttl: cfg.TokenTTL},
+				pepper:     peppered{key: []byte(cfg.Pepper.Reveal())},
+				kek:        kek,
+				mailer:     newMailer(deps.DB, kek, sender, deps.Logger),
+				revoker:    &Revoker{pub: revocation.NewPublisher(deps.Redis, deps.Logger)},
 				loginLimit: throttle.New(deps.Redis, "login"), codeLimit: throttle.New(deps.Redis, "code"),
 				resendLimit: throttle.New(deps.Redis, "mail"),
 			}

@@ -28,15 +28,15 @@ import (
 // with state, nonce and PKCE S256). Provider discovery happens on first use,
 // so an unreachable provider disables only its own sign-in.
 type OIDC struct {
-	accounts    *Accounts
-	rdb         *redis.Client
-	publicURL   string
-	returnTo    []string
-	http        *http.Client
-	mu          sync.Mutex
-	providers   map[string]OIDCProviderConfig
-	discovered  map[string]*oidcProvider
-	stateTTL    time.Duration
+	accounts   *Accounts
+	rdb        *redis.Client
+	publicURL  string
+	returnTo   []string
+	http       *http.Client
+	mu         sync.Mutex
+	providers  map[string]OIDCProviderConfig
+	discovered map[string]*oidcProvider
+	stateTTL   time.Duration
 }
 
 type oidcProvider struct {
