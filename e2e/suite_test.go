@@ -78,11 +78,12 @@ func StartSuite(t *testing.T, so ...SuiteOptions) *Suite {
 			o.Identity(&s.Identity)
 		}
 	}
+	ns := servertest.Namespace(t)
 	s.gatewayEnv = map[string]string{"PYTHORIX_DATA_DIR": t.TempDir(), "PYTHORIX_CERT_RELOAD_INTERVAL": "100ms",
 		"PYTHORIX_TLS_CERT": pki.ServicePaths(dir, "gateway").Cert, "PYTHORIX_TLS_KEY": pki.ServicePaths(dir, "gateway").Key,
 		"PYTHORIX_TLS_CA": pki.CAPath(dir), "PYTHORIX_GATEWAY_TLS_CERT": pki.GatewayHTTPSPaths(dir).Cert,
 		"PYTHORIX_GATEWAY_TLS_KEY": pki.GatewayHTTPSPaths(dir).Key, "PYTHORIX_MAX_BODY_BYTES": "65536",
-		"REDIS_URL": pgtest.RedisURL(t)}
+		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns}
 	services := map[string]func(config.Service) (server.Options, error){
 		"identity": func(config.Service) (server.Options, error) { return identity.ServerOptions(s.Identity) },
 		"tenancy":  tenancy.Options, "scanning": scanning.Options, "audit": audit.Options, "integrations": integrations.Options,
@@ -93,6 +94,7 @@ func StartSuite(t *testing.T, so ...SuiteOptions) *Suite {
 			t.Fatal(err)
 		}
 		cfg := servertest.Config(t, name, dir, opts.Migrations)
+		cfg.RedisNamespace = ns
 		srv := servertest.Start(t, cfg, opts)
 		s.gatewayEnv["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"] = srv.Addr().String()
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -29,7 +30,10 @@ type Service struct {
 	GRPCAddr    string        `env:"PYTHORIX_GRPC_ADDR"`
 	DatabaseURL secret.String `env:"DATABASE_URL"`
 	RedisURL    secret.String `env:"REDIS_URL"`
-	DataDir     string        `env:"PYTHORIX_DATA_DIR" envDefault:".data"`
+	// RedisNamespace prefixes every Redis key and channel, so several
+	// deployments (or test suites) can share one Redis.
+	RedisNamespace string `env:"PYTHORIX_REDIS_NAMESPACE" envDefault:"pythorix"`
+	DataDir        string `env:"PYTHORIX_DATA_DIR" envDefault:".data"`
 
 	TrustDomain        string        `env:"PYTHORIX_TRUST_DOMAIN" envDefault:"pythorix.local"`
 	TLS                mtls.Files    `envPrefix:"PYTHORIX_TLS_"`
@@ -109,6 +113,9 @@ func (c Service) Validate() error {
 	if err := new(slog.Level).UnmarshalText([]byte(c.LogLevelName)); err != nil {
 		errs = append(errs, fmt.Errorf("PYTHORIX_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevelName))
 	}
+	if !redisNamespace.MatchString(c.RedisNamespace) {
+		errs = append(errs, errors.New("PYTHORIX_REDIS_NAMESPACE must match [a-z0-9_-]{1,32}"))
+	}
 	if c.TrustDomain == "" {
 		errs = append(errs, errors.New("PYTHORIX_TRUST_DOMAIN is empty"))
 	}
@@ -126,6 +133,8 @@ func (c Service) Validate() error {
 	}
 	return nil
 }
+
+var redisNamespace = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 // namedParseErrors rewrites the library's parse errors, which name Go fields,
 // so that they name the environment variable an operator has to fix.

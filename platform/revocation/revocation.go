@@ -9,8 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Channel is the Redis pub/sub channel of revocations.
-const Channel = "pythorix:revocations"
+// Channel is the Redis pub/sub channel of revocations in a namespace.
+func Channel(namespace string) string { return namespace + ":revocations" }
 
 // Kinds of revoked things.
 const (
@@ -20,13 +20,14 @@ const (
 
 // Publisher announces revocations.
 type Publisher struct {
-	rdb *redis.Client
-	log *slog.Logger
+	rdb     *redis.Client
+	channel string
+	log     *slog.Logger
 }
 
-// NewPublisher returns a publisher on rdb.
-func NewPublisher(rdb *redis.Client, log *slog.Logger) *Publisher {
-	return &Publisher{rdb: rdb, log: log}
+// NewPublisher returns a publisher on rdb in a namespace.
+func NewPublisher(rdb *redis.Client, namespace string, log *slog.Logger) *Publisher {
+	return &Publisher{rdb: rdb, channel: Channel(namespace), log: log}
 }
 
 // Publish announces each id of a kind. The revocation itself is already
@@ -35,7 +36,7 @@ func NewPublisher(rdb *redis.Client, log *slog.Logger) *Publisher {
 func (p *Publisher) Publish(ctx context.Context, kind string, ids ...string) {
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		err := p.rdb.Publish(ctx, Channel, kind+":"+id).Err()
+		err := p.rdb.Publish(ctx, p.channel, kind+":"+id).Err()
 		cancel()
 		if err != nil {
 			p.log.ErrorContext(ctx, "revocation announcement failed", "kind", kind, "id", id, "error", err)
@@ -46,9 +47,9 @@ func (p *Publisher) Publish(ctx context.Context, kind string, ids ...string) {
 // Subscribe delivers revocations to onRevoke until ctx ends. onReset runs
 // whenever the subscription (re)starts, because announcements made while it
 // was down are lost: the subscriber must then forget everything it cached.
-func Subscribe(ctx context.Context, rdb *redis.Client, log *slog.Logger, onRevoke func(kind, id string), onReset func()) {
+func Subscribe(ctx context.Context, rdb *redis.Client, namespace string, log *slog.Logger, onRevoke func(kind, id string), onReset func()) {
 	for ctx.Err() == nil {
-		ps := rdb.Subscribe(ctx, Channel)
+		ps := rdb.Subscribe(ctx, Channel(namespace))
 		// A blocked Receive does not notice ctx; closing the subscription does.
 		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		for {

@@ -51,10 +51,12 @@ type Options struct {
 
 // Deps are the shared resources handed to a service's Register.
 type Deps struct {
-	DB     *pgxpool.Pool
-	Redis  *redis.Client
-	Logger *slog.Logger
-	TLS    *mtls.Source
+	DB    *pgxpool.Pool
+	Redis *redis.Client
+	// RedisNamespace prefixes the service's Redis keys and channels.
+	RedisNamespace string
+	Logger         *slog.Logger
+	TLS            *mtls.Source
 }
 
 // Server is a running-ready gRPC service.
@@ -138,7 +140,7 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	if opts.Register != nil {
-		if err := opts.Register(s.grpc, Deps{DB: s.db, Redis: s.redis, Logger: log, TLS: s.tls}); err != nil {
+		if err := opts.Register(s.grpc, Deps{DB: s.db, Redis: s.redis, RedisNamespace: cfg.RedisNamespace, Logger: log, TLS: s.tls}); err != nil {
 			return nil, fmt.Errorf("server: register: %w", err)
 		}
 	}

@@ -19,16 +19,17 @@ import (
 // further failure locks the key for Base * 2^(n-1), capped at Max.
 type Backoff struct {
 	rdb    *redis.Client
-	name   string
+	prefix string
 	Free   int
 	Base   time.Duration
 	Max    time.Duration
 	Window time.Duration
 }
 
-// New returns a back-off named for what it protects ("login", "email-code").
-func New(rdb *redis.Client, name string) *Backoff {
-	return &Backoff{rdb: rdb, name: name, Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
+// New returns a back-off named for what it protects ("login", "code") in a
+// Redis namespace.
+func New(rdb *redis.Client, namespace, name string) *Backoff {
+	return &Backoff{rdb: rdb, prefix: namespace + ":throttle:" + name + ":", Free: 5, Base: time.Second, Max: 15 * time.Minute, Window: time.Hour}
 }
 
 // Key builds a key from a scope and a value; the value is hashed so that
@@ -38,7 +39,7 @@ func Key(scope, value string) string {
 	return scope + ":" + hex.EncodeToString(sum[:12])
 }
 
-func (b *Backoff) redisKey(k string) string { return "pythorix:throttle:" + b.name + ":" + k }
+func (b *Backoff) redisKey(k string) string { return b.prefix + k }
 
 // Check returns a ResourceExhausted status (with RetryInfo) when any key is
 // locked. When Redis cannot answer it fails closed with Unavailable: an

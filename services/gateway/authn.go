@@ -120,8 +120,8 @@ func (a *authenticator) dropLocked(key [32]byte, e cached) {
 }
 
 // watch keeps the cache in step with revocations until ctx ends.
-func (a *authenticator) watch(ctx context.Context, rdb *redis.Client) {
-	revocation.Subscribe(ctx, rdb, a.log, a.revoke, a.reset)
+func (a *authenticator) watch(ctx context.Context, rdb *redis.Client, namespace string) {
+	revocation.Subscribe(ctx, rdb, namespace, a.log, a.revoke, a.reset)
 }
 
 type principalCtxKey struct{}

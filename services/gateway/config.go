@@ -32,7 +32,8 @@ type Config struct {
 	AuditAddr        string `env:"PYTHORIX_AUDIT_ADDR" envDefault:"127.0.0.1:9104"`
 	IntegrationsAddr string `env:"PYTHORIX_INTEGRATIONS_ADDR" envDefault:"127.0.0.1:9105"`
 
-	RedisURL secret.String `env:"REDIS_URL"`
+	RedisURL       secret.String `env:"REDIS_URL"`
+	RedisNamespace string        `env:"PYTHORIX_REDIS_NAMESPACE" envDefault:"pythorix"`
 	// AuthCacheTTL bounds how long a verified credential is trusted without
 	// asking identity again; revocations evict entries at once regardless.
 	AuthCacheTTL time.Duration `env:"PYTHORIX_AUTH_CACHE_TTL" envDefault:"30s"`

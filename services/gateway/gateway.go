@@ -161,7 +161,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	})
 	eg.Go(func() error { g.svid.Watch(egctx, g.cfg.CertReloadInterval); return nil })
 	eg.Go(func() error { g.https.Watch(egctx, g.cfg.CertReloadInterval); return nil })
-	eg.Go(func() error { g.authn.watch(egctx, g.redis); return nil })
+	eg.Go(func() error { g.authn.watch(egctx, g.redis, g.cfg.RedisNamespace); return nil })
 	eg.Go(func() error {
 		<-egctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)

@@ -68,13 +68,13 @@ func ServerOptions(cfg Config) (server.Options, error) {
 				pepper:     peppered{key: []byte(cfg.Pepper.Reveal())},
 				kek:        kek,
 				mailer:     newMailer(deps.DB, kek, sender, deps.Logger),
-				revoker:    &Revoker{pub: revocation.NewPublisher(deps.Redis, deps.Logger)},
-				loginLimit: throttle.New(deps.Redis, "login"), codeLimit: throttle.New(deps.Redis, "code"),
-				resendLimit: throttle.New(deps.Redis, "mail"),
+				revoker:    &Revoker{pub: revocation.NewPublisher(deps.Redis, deps.RedisNamespace, deps.Logger)},
+				loginLimit: throttle.New(deps.Redis, deps.RedisNamespace, "login"), codeLimit: throttle.New(deps.Redis, deps.RedisNamespace, "code"),
+				resendLimit: throttle.New(deps.Redis, deps.RedisNamespace, "mail"),
 			}
 			a.resendLimit.Free, a.resendLimit.Base = 3, time.Minute
 			svc = &Service{accounts: a, log: deps.Logger,
-				oidc: newOIDC(a, deps.Redis, cfg, &http.Client{Timeout: 15 * time.Second})}
+				oidc: newOIDC(a, deps.Redis, deps.RedisNamespace, cfg, &http.Client{Timeout: 15 * time.Second})}
 			identityv1.RegisterIdentityServiceServer(reg, svc)
 			return nil
 		},

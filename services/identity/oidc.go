@@ -30,6 +30,7 @@ import (
 type OIDC struct {
 	accounts   *Accounts
 	rdb        *redis.Client
+	namespace  string
 	publicURL  string
 	returnTo   []string
 	http       *http.Client
@@ -50,8 +51,8 @@ var ErrUnknownProvider = errors.New("unknown sign-in provider")
 // ErrOIDCRejected is any failure of the provider's answer; details are logged, not returned.
 var ErrOIDCRejected = errors.New("sign-in with the provider failed")
 
-func newOIDC(a *Accounts, rdb *redis.Client, cfg Config, client *http.Client) *OIDC {
-	o := &OIDC{accounts: a, rdb: rdb, publicURL: strings.TrimRight(cfg.PublicURL, "/"), returnTo: cfg.OIDC.ReturnOrigins,
+func newOIDC(a *Accounts, rdb *redis.Client, namespace string, cfg Config, client *http.Client) *OIDC {
+	o := &OIDC{accounts: a, rdb: rdb, namespace: namespace, publicURL: strings.TrimRight(cfg.PublicURL, "/"), returnTo: cfg.OIDC.ReturnOrigins,
 		http: client, providers: map[string]OIDCProviderConfig{}, discovered: map[string]*oidcProvider{},
 		stateTTL: 10 * time.Minute}
 	for _, p := range cfg.OIDC.Providers {
@@ -92,9 +93,9 @@ type oidcState struct {
 	ReturnTo string `json:"r,omitempty"`
 }
 
-func stateKey(state string) string {
+func (o *OIDC) stateKey(state string) string {
 	sum := sha256.Sum256([]byte(state))
-	return "pythorix:oidc:state:" + hex.EncodeToString(sum[:])
+	return o.namespace + ":oidc:state:" + hex.EncodeToString(sum[:])
 }
 
 func randomToken() (string, error) {
@@ -124,7 +125,7 @@ func (o *OIDC) Start(ctx context.Context, name, returnTo string) (string, string
 	}
 	verifier := oauth2.GenerateVerifier()
 	b, _ := json.Marshal(oidcState{Provider: name, Nonce: nonce, Verifier: verifier, ReturnTo: returnTo})
-	if err := o.rdb.Set(ctx, stateKey(state), b, o.stateTTL).Err(); err != nil {
+	if err := o.rdb.Set(ctx, o.stateKey(state), b, o.stateTTL).Err(); err != nil {
 		return "", "", ErrUnavailable
 	}
 	return p.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), state, nil
@@ -159,7 +160,7 @@ func (c idClaims) verified() bool {
 // signature, issuer, audience, expiry and nonce are checked. An existing
 // account is linked only through an email address the provider verified.
 func (o *OIDC) Callback(ctx context.Context, name, code, state string) (*LoginResult, error) {
-	raw, err := o.rdb.GetDel(ctx, stateKey(state)).Bytes()
+	raw, err := o.rdb.GetDel(ctx, o.stateKey(state)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrOIDCRejected
 	}

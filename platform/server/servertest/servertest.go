@@ -5,6 +5,8 @@ package servertest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -46,6 +48,7 @@ func Config(t testing.TB, name, pkiDir string, migrations fs.FS) config.Service 
 		GRPCAddr:           "127.0.0.1:0",
 		DatabaseURL:        secret.New(pgtest.ServiceDatabase(t, migrations)),
 		RedisURL:           secret.New(pgtest.RedisURL(t)),
+		RedisNamespace:     Namespace(t),
 		DataDir:            t.TempDir(),
 		TrustDomain:        TrustDomain,
 		TLS:                mtls.Files{Cert: p.Cert, Key: p.Key, CA: pki.CAPath(pkiDir)},
@@ -56,6 +59,15 @@ func Config(t testing.TB, name, pkiDir string, migrations fs.FS) config.Service 
 		ShutdownTimeout:    5 * time.Second,
 		DBMaxConns:         5,
 	}
+}
+
+// Namespace is a Redis namespace of the test's own, so parallel tests and
+// repeated runs never see each other's keys (back-off counters, revocations).
+func Namespace(t testing.TB) string {
+	t.Helper()
+	h := fnv.New64a()
+	h.Write([]byte(t.Name()))
+	return fmt.Sprintf("t%x%x", h.Sum64(), time.Now().UnixNano()&0xffffff)
 }
 
 // Start builds and runs a service until the test ends.
