@@ -62,17 +62,7 @@ func ServerOptions(cfg Config) (server.Options, error) {
 		Migrations: Migrations(),
 		Authorizer: authn.Authorizer{},
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
-			a := &Accounts{
-				db: deps.DB, rdb: deps.Redis, log: deps.Logger, now: time.Now,
-				tokens:     &Tokens{keys: keys, issuer: cfg.Issuer, audience: cfg.Audience, ttl: cfg.TokenTTL},
-				pepper:     peppered{key: []byte(cfg.Pepper.Reveal())},
-				kek:        kek,
-				mailer:     newMailer(deps.DB, kek, sender, deps.Logger),
-				revoker:    &Revoker{pub: revocation.NewPublisher(deps.Redis, deps.RedisNamespace, deps.Logger)},
-				loginLimit: throttle.New(deps.Redis, deps.RedisNamespace, "login"), codeLimit: throttle.New(deps.Redis, deps.RedisNamespace, "code"),
-				resendLimit: throttle.New(deps.Redis, deps.RedisNamespace, "mail"),
-			}
-			a.resendLimit.Free, a.resendLimit.Base = 3, time.Minute
+			a := newAccounts(cfg, deps, keys, kek, sender)
 			svc = &Service{accounts: a, log: deps.Logger,
 				oidc: newOIDC(a, deps.Redis, deps.RedisNamespace, cfg, &http.Client{Timeout: 15 * time.Second})}
 			identityv1.RegisterIdentityServiceServer(reg, svc)
@@ -82,6 +72,24 @@ func ServerOptions(cfg Config) (server.Options, error) {
 			func(ctx context.Context) error { return svc.accounts.mailer.Run(ctx) },
 		},
 	}, nil
+}
+
+// newAccounts builds the domain from its dependencies.
+func newAccounts(cfg Config, deps server.Deps, keys *TokenKeys, kek *envelope.Keyring, sender mail.Sender) *Accounts {
+	a := &Accounts{
+		db: deps.DB, rdb: deps.Redis, log: deps.Logger, now: time.Now,
+		tokens:      &Tokens{keys: keys, issuer: cfg.Issuer, audience: cfg.Audience, ttl: cfg.TokenTTL},
+		pepper:      peppered{key: []byte(cfg.Pepper.Reveal())},
+		kek:         kek,
+		mailer:      newMailer(deps.DB, kek, sender, deps.Logger),
+		revoker:     &Revoker{pub: revocation.NewPublisher(deps.Redis, deps.RedisNamespace, deps.Logger)},
+		loginLimit:  throttle.New(deps.Redis, deps.RedisNamespace, "login"),
+		codeLimit:   throttle.New(deps.Redis, deps.RedisNamespace, "code"),
+		resendLimit: throttle.New(deps.Redis, deps.RedisNamespace, "mail"),
+	}
+	// Mail to one address: three free, then one a minute, doubling.
+	a.resendLimit.Free, a.resendLimit.Base = 3, time.Minute
+	return a
 }
 
 // toStatus is the one place domain errors become gRPC statuses. Unknown
