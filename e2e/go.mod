@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/emersion/go-smtp v0.25.1
+	github.com/pquerna/otp v1.5.0
 	github.com/pythorix/pythorix/platform v0.0.0
 	github.com/pythorix/pythorix/services/audit v0.0.0
 	github.com/pythorix/pythorix/services/gateway v0.0.0
@@ -44,7 +45,6 @@ require (
 	github.com/jackc/tern/v2 v2.3.4 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
-	github.com/pquerna/otp v1.5.0 // indirect
 	github.com/pythorix/pythorix/gen v0.0.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/shopspring/decimal v1.4.0 // indirect

@@ -97,9 +97,19 @@ func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(runtime.HTTPStatusFromCode(st.Code()))
+		w.WriteHeader(HTTPStatus(st.Code()))
 		_ = json.NewEncoder(w).Encode(body)
 	}
+}
+
+// HTTPStatus is the API contract's mapping of gRPC codes to HTTP statuses.
+// It follows grpc-gateway's except FailedPrecondition, which the contract
+// answers 412 (grpc-gateway says 400).
+func HTTPStatus(c codes.Code) int {
+	if c == codes.FailedPrecondition {
+		return http.StatusPreconditionFailed
+	}
+	return runtime.HTTPStatusFromCode(c)
 }
 
 // writeError answers an error raised at the edge exactly as upstream errors are answered.

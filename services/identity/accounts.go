@@ -35,8 +35,9 @@ type Accounts struct {
 	revoker *Revoker
 	now     func() time.Time
 
-	loginLimit  *throttle.Backoff // failed passwords, per account and per IP
-	codeLimit   *throttle.Backoff // failed email codes and second factors
+	loginLimit  *throttle.Backoff // failed passwords, per account
+	codeLimit   *throttle.Backoff // failed email codes and second factors, per account
+	ipLimit     *throttle.Backoff // every failure above, per client IP (a larger allowance)
 	resendLimit *throttle.Backoff // mails sent per address
 }
 
@@ -197,9 +198,8 @@ func (a *Accounts) consumeCode(ctx context.Context, tx pgx.Tx, email, purpose, c
 // checkCode runs consumeCode with the per-address and per-IP back-off. A wrong
 // code's attempt count is committed even though the call fails.
 func (a *Accounts) checkCode(ctx context.Context, email, purpose, code string, then func(tx pgx.Tx, userID string) error) error {
-	ip, _ := authn.Client(ctx)
-	keys := []string{throttle.Key("code", email), throttle.Key("ip", ip)}
-	if err := a.codeLimit.Check(ctx, keys...); err != nil {
+	acct, ipKey := throttle.Key("code", email), clientIPKey(ctx)
+	if err := a.checkLimits(ctx, a.codeLimit, acct, ipKey); err != nil {
 		return err
 	}
 	var wrong bool
@@ -221,11 +221,35 @@ func (a *Accounts) checkCode(ctx context.Context, email, purpose, code string, t
 		return err
 	}
 	if wrong {
-		_, _ = a.codeLimit.Fail(ctx, keys...)
+		a.failLimits(ctx, a.codeLimit, acct, ipKey)
 		return ErrInvalidCode
 	}
-	_ = a.codeLimit.Reset(ctx, keys[0])
+	_ = a.codeLimit.Reset(ctx, acct)
 	return nil
+}
+
+// clientIPKey is the back-off key of the calling client's address.
+func clientIPKey(ctx context.Context) string {
+	ip, _ := authn.Client(ctx)
+	return throttle.Key("ip", ip)
+}
+
+// checkLimits refuses while the account's or the client IP's back-off is on.
+func (a *Accounts) checkLimits(ctx context.Context, account *throttle.Backoff, acctKey, ipKey string) error {
+	if err := account.Check(ctx, acctKey); err != nil {
+		return err
+	}
+	return a.ipLimit.Check(ctx, ipKey)
+}
+
+// failLimits counts a failure against the account and the client IP.
+func (a *Accounts) failLimits(ctx context.Context, account *throttle.Backoff, acctKey, ipKey string) {
+	if _, err := account.Fail(ctx, acctKey); err != nil {
+		a.log.WarnContext(ctx, "back-off not recorded", "error", err)
+	}
+	if _, err := a.ipLimit.Fail(ctx, ipKey); err != nil {
+		a.log.WarnContext(ctx, "back-off not recorded", "error", err)
+	}
 }
 
 // VerifyEmail marks the address verified with the emailed code.
@@ -282,9 +306,8 @@ type LoginResult struct {
 // failure reads the same, so the answer reveals nothing about the account.
 func (a *Accounts) Login(ctx context.Context, email, password string) (*LoginResult, error) {
 	email = normaliseEmail(email)
-	ip, _ := authn.Client(ctx)
-	keys := []string{throttle.Key("account", email), throttle.Key("ip", ip)}
-	if err := a.loginLimit.Check(ctx, keys...); err != nil {
+	acct, ipKey := throttle.Key("account", email), clientIPKey(ctx)
+	if err := a.checkLimits(ctx, a.loginLimit, acct, ipKey); err != nil {
 		return nil, err
 	}
 	var (
@@ -298,13 +321,13 @@ func (a *Accounts) Login(ctx context.Context, email, password string) (*LoginRes
 		return nil, err
 	}
 	if !passwordMatches(hash, password) {
-		_, _ = a.loginLimit.Fail(ctx, keys...)
+		a.failLimits(ctx, a.loginLimit, acct, ipKey)
 		if id != "" {
 			a.auditNow(ctx, failed(event("identity.login", "user", id, userActor(id), map[string]any{"reason": "bad_password"})))
 		}
 		return nil, ErrInvalidCredentials
 	}
-	_ = a.loginLimit.Reset(ctx, keys[0])
+	_ = a.loginLimit.Reset(ctx, acct)
 	if !verified {
 		return nil, ErrEmailNotVerified
 	}
@@ -334,9 +357,8 @@ func (a *Accounts) LoginMFA(ctx context.Context, mfaToken, code string) (*LoginR
 		return nil, ErrInvalidCode
 	}
 	userID := claims.Subject
-	ip, _ := authn.Client(ctx)
-	keys := []string{throttle.Key("mfa", userID), throttle.Key("ip", ip)}
-	if err := a.codeLimit.Check(ctx, keys...); err != nil {
+	acct, ipKey := "mfa:"+userID, clientIPKey(ctx)
+	if err := a.checkLimits(ctx, a.codeLimit, acct, ipKey); err != nil {
 		return nil, err
 	}
 	var ok bool
@@ -367,10 +389,10 @@ func (a *Accounts) LoginMFA(ctx context.Context, mfaToken, code string) (*LoginR
 		return nil, err
 	}
 	if !ok {
-		_, _ = a.codeLimit.Fail(ctx, keys...)
+		a.failLimits(ctx, a.codeLimit, acct, ipKey)
 		return nil, ErrInvalidCode
 	}
-	_ = a.codeLimit.Reset(ctx, keys[0])
+	_ = a.codeLimit.Reset(ctx, acct)
 	return a.openSession(ctx, userID, "password+mfa")
 }
 
@@ -472,15 +494,15 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 	if err := a.db.QueryRow(ctx, `SELECT coalesce(password_hash, ''), email FROM users WHERE id = $1`, userID).Scan(&hash, &email); err != nil {
 		return mapNoRows(err)
 	}
-	keys := []string{throttle.Key("account", email)}
-	if err := a.loginLimit.Check(ctx, keys...); err != nil {
+	acct, ipKey := throttle.Key("account", email), clientIPKey(ctx)
+	if err := a.checkLimits(ctx, a.loginLimit, acct, ipKey); err != nil {
 		return err
 	}
 	if hash == "" {
 		return ErrNoPassword
 	}
 	if !passwordMatches(hash, current) {
-		_, _ = a.loginLimit.Fail(ctx, keys...)
+		a.failLimits(ctx, a.loginLimit, acct, ipKey)
 		a.auditNow(ctx, failed(event("identity.password.change", "user", userID, userActor(userID), nil)))
 		return &FieldError{Field: "currentPassword", Reason: "is not your current password"}
 	}

@@ -85,10 +85,14 @@ func newAccounts(cfg Config, deps server.Deps, keys *TokenKeys, kek *envelope.Ke
 		revoker:     &Revoker{pub: revocation.NewPublisher(deps.Redis, deps.RedisNamespace, deps.Logger)},
 		loginLimit:  throttle.New(deps.Redis, deps.RedisNamespace, "login"),
 		codeLimit:   throttle.New(deps.Redis, deps.RedisNamespace, "code"),
+		ipLimit:     throttle.New(deps.Redis, deps.RedisNamespace, "ip"),
 		resendLimit: throttle.New(deps.Redis, deps.RedisNamespace, "mail"),
 	}
-	// Mail to one address: three free, then one a minute, doubling.
+	// Mail to one address: three free, then one a minute, doubling. One client
+	// IP may fail 50 times an hour (offices share addresses) before back-off.
 	a.resendLimit.Free, a.resendLimit.Base = 3, time.Minute
+	a.ipLimit.Free = 50
+	a.loginLimit.Base, a.codeLimit.Base = 2*time.Second, 2*time.Second
 	return a
 }
 

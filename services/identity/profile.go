@@ -258,8 +258,8 @@ func (a *Accounts) requireTOTP(ctx context.Context, tx pgx.Tx, userID string) er
 // back-off. check reports whether the code was right; a wrong one is
 // counted, audited and answered with ErrInvalidCode.
 func (a *Accounts) withSecondFactorLimit(ctx context.Context, userID string, check func(tx pgx.Tx) (bool, error)) error {
-	keys := []string{"mfa:" + userID}
-	if err := a.codeLimit.Check(ctx, keys...); err != nil {
+	acct, ipKey := "mfa:"+userID, clientIPKey(ctx)
+	if err := a.checkLimits(ctx, a.codeLimit, acct, ipKey); err != nil {
 		return err
 	}
 	var ok bool
@@ -272,14 +272,14 @@ func (a *Accounts) withSecondFactorLimit(ctx context.Context, userID string, che
 		return err
 	})
 	if errors.Is(err, errWrongCode) {
-		_, _ = a.codeLimit.Fail(ctx, keys...)
+		a.failLimits(ctx, a.codeLimit, acct, ipKey)
 		a.auditNow(ctx, failed(event("identity.mfa.code", "user", userID, userActor(userID), nil)))
 		return ErrInvalidCode
 	}
 	if err != nil {
 		return err
 	}
-	_ = a.codeLimit.Reset(ctx, keys...)
+	_ = a.codeLimit.Reset(ctx, acct)
 	return nil
 }
 
