@@ -169,3 +169,8 @@ func (s *Suite) waitReady(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// pkiDirOf recovers the suite's PKI directory from identity's configuration.
+func pkiDirOf(c *identity.Config) string { return strings.TrimSuffix(c.Mail.CAFile, "/ca.crt") }
+
+func secretOf(s string) secret.String { return secret.New(s) }

@@ -2,9 +2,13 @@ package identity
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -57,6 +61,10 @@ func ServerOptions(cfg Config) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
+	oidcClient, err := oidcHTTPClient(cfg.OIDC.CAFile)
+	if err != nil {
+		return server.Options{}, err
+	}
 	var svc *Service
 	return server.Options{
 		Migrations: Migrations(),
@@ -64,7 +72,7 @@ func ServerOptions(cfg Config) (server.Options, error) {
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			a := newAccounts(cfg, deps, keys, kek, sender)
 			svc = &Service{accounts: a, log: deps.Logger,
-				oidc: newOIDC(a, deps.Redis, deps.RedisNamespace, cfg, &http.Client{Timeout: 15 * time.Second})}
+				oidc: newOIDC(a, deps.Redis, deps.RedisNamespace, cfg, oidcClient)}
 			identityv1.RegisterIdentityServiceServer(reg, svc)
 			return nil
 		},
@@ -72,6 +80,28 @@ func ServerOptions(cfg Config) (server.Options, error) {
 			func(ctx context.Context) error { return svc.accounts.mailer.Run(ctx) },
 		},
 	}, nil
+}
+
+// oidcHTTPClient talks to OIDC providers: bounded in time, TLS 1.2+, and
+// trusting only caFile when one is given.
+func oidcHTTPClient(caFile string) (*http.Client, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("PYTHORIX_OIDC_CA_FILE: %w", err)
+		}
+		tlsCfg.RootCAs = x509.NewCertPool()
+		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, errors.New("PYTHORIX_OIDC_CA_FILE holds no PEM certificate")
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	tr.ResponseHeaderTimeout = 10 * time.Second
+	return &http.Client{Timeout: 15 * time.Second, Transport: tr,
+		// Token and discovery endpoints answer directly; a redirect is not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
 
 // newAccounts builds the domain from its dependencies.

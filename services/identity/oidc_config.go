@@ -16,6 +16,9 @@ import (
 type OIDCConfig struct {
 	Names     []string `env:"PYTHORIX_OIDC_PROVIDERS" envSeparator:","`
 	Providers []OIDCProviderConfig
+	// CAFile, when set, is the CA bundle trusted for providers' TLS (a
+	// private IdP); otherwise the system roots.
+	CAFile string `env:"PYTHORIX_OIDC_CA_FILE"`
 	// ReturnOrigins are the origins a sign-in may return the browser to.
 	ReturnOrigins []string `env:"PYTHORIX_OIDC_RETURN_ORIGINS" envSeparator:","`
 }
