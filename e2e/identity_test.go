@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -224,8 +225,13 @@ func TestIdentityOverREST(t *testing.T) {
 		if code != 200 || secret == "" || !strings.HasPrefix(enr["otpauthUrl"].(string), "otpauth://totp/") {
 			t.Fatalf("enroll: %d %v", code, enr)
 		}
-		now, _ := totp.GenerateCode(secret, time.Now())
-		code, conf := s.post(t, "/v1/me/totp:confirm", map[string]any{"code": now}, tok)
+		// Three consecutive time steps, all inside the one-step skew window:
+		// S-1 confirms, S signs in, S+1 regenerates the backup codes.
+		t0 := time.Now()
+		prev, _ := totp.GenerateCode(secret, t0.Add(-30*time.Second))
+		now, _ := totp.GenerateCode(secret, t0)
+		next, _ := totp.GenerateCode(secret, t0.Add(30*time.Second))
+		code, conf := s.post(t, "/v1/me/totp:confirm", map[string]any{"code": prev}, tok)
 		backups, _ := conf["backupCodes"].([]any)
 		if code != 200 || len(backups) != 10 {
 			t.Fatalf("confirm: %d %v", code, conf)
@@ -237,15 +243,13 @@ func TestIdentityOverREST(t *testing.T) {
 			}
 			return out["mfaToken"].(string)
 		}
-		// The code used to confirm is spent: a later step (inside the skew) is needed.
-		if code, _ := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfa(), "code": now}, ""); code != 400 {
-			t.Fatalf("replayed TOTP code: %d", code)
+		if code, _ := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfa(), "code": prev}, ""); code != 400 {
+			t.Fatalf("replayed confirmation code: %d", code)
 		}
-		next, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
-		if code, out := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfa(), "code": next}, ""); code != 200 || out["accessToken"] == nil {
+		if code, out := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfa(), "code": now}, ""); code != 200 || out["accessToken"] == nil {
 			t.Fatalf("TOTP login: %d %v", code, out)
 		}
-		if code, _ := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfa(), "code": next}, ""); code != 400 {
+		if code, _ := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfa(), "code": now}, ""); code != 400 {
 			t.Fatalf("TOTP code accepted twice: %d", code)
 		}
 		backup := backups[0].(string)
@@ -259,7 +263,26 @@ func TestIdentityOverREST(t *testing.T) {
 		if code, _ := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": tok, "code": backups[1].(string)}, ""); code != 400 {
 			t.Fatalf("access token as MFA token: %d", code)
 		}
-		if code, _ := s.post(t, "/v1/me/totp:disable", map[string]any{"code": backups[2].(string)}, tok); code != 200 {
+		// Regenerating (with a TOTP code) voids the old set; the new one downloads as a text file.
+		req, _ := http.NewRequest("POST", s.URL+"/v1/me/backup-codes:regenerate", strings.NewReader(`{"code":"`+next+`"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "text/plain")
+		resp, err := s.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		lines := strings.Split(strings.TrimSpace(string(file)), "\n")
+		fresh := lines[len(lines)-1]
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
+			!strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") || len(lines) < 12 {
+			t.Fatalf("download: %d %q %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"), file)
+		}
+		if code, _ := s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfa(), "code": backups[3].(string)}, ""); code != 400 {
+			t.Fatalf("an old backup code worked after regeneration: %d", code)
+		}
+		if code, _ := s.post(t, "/v1/me/totp:disable", map[string]any{"code": fresh}, tok); code != 200 {
 			t.Fatalf("disable: %d", code)
 		}
 		s.login(t, email, goodPassword) // straight in again

@@ -42,6 +42,7 @@ func muxOptions(log *slog.Logger) []runtime.ServeMuxOption {
 	}
 	return []runtime.ServeMuxOption{
 		runtime.WithMetadata(outgoingMetadata),
+		runtime.WithMarshalerOption("text/plain", backupCodesText{Marshaler: jsonpb}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: jsonpb}),
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
 			md, ok := forwardedHeaders[textproto.CanonicalMIMEHeaderKey(h)]
@@ -179,6 +180,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 
 		SetSecurityHeaders(w.Header())
 		w.Header().Set("X-Request-Id", id)
+		asDownload(w, r)
 		if r.ContentLength > g.cfg.MaxBodyBytes {
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": CodeName(codes.InvalidArgument),
 				"message": "request body too large", "details": []any{}, "requestId": id})

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -308,15 +307,4 @@ func (a *Accounts) replaceBackupCodes(ctx context.Context, tx pgx.Tx, userID str
 		}
 	}
 	return nil
-}
-
-// BackupCodesText renders backup codes as the downloadable text file.
-func BackupCodesText(email string, codes []string) string {
-	var b strings.Builder
-	b.WriteString("Pythorix backup codes for " + email + "\n")
-	b.WriteString("Each code works once. Keep them somewhere safe.\n\n")
-	for _, c := range codes {
-		b.WriteString(c + "\n")
-	}
-	return b.String()
 }
