@@ -10,7 +10,7 @@ import (
 
 // call sends a JSON request with an optional bearer token and decodes the
 // JSON answer into a generic map.
-func (s *Suite) call(t *testing.T, c *http.Client, method, url string, body any, token string) (int, map[string]any, http.Header) {
+func (s *Suite) call(t testing.TB, c *http.Client, method, url string, body any, token string) (int, map[string]any, http.Header) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -46,20 +46,20 @@ func (s *Suite) call(t *testing.T, c *http.Client, method, url string, body any,
 }
 
 // post is call against the suite's primary gateway.
-func (s *Suite) post(t *testing.T, path string, body any, token string) (int, map[string]any) {
+func (s *Suite) post(t testing.TB, path string, body any, token string) (int, map[string]any) {
 	t.Helper()
 	code, out, _ := s.call(t, nil, "POST", s.URL+path, body, token)
 	return code, out
 }
 
-func (s *Suite) get(t *testing.T, path, token string) (int, map[string]any) {
+func (s *Suite) get(t testing.TB, path, token string) (int, map[string]any) {
 	t.Helper()
 	code, out, _ := s.call(t, nil, "GET", s.URL+path, nil, token)
 	return code, out
 }
 
 // signup registers and verifies an account through the API and the mailbox.
-func (s *Suite) signup(t *testing.T, email, password string) {
+func (s *Suite) signup(t testing.TB, email, password string) {
 	t.Helper()
 	before := s.Mail.Count(email)
 	if code, out := s.post(t, "/v1/auth/signup", map[string]any{"email": email, "password": password, "name": "Test User"}, ""); code != 200 {
@@ -72,7 +72,7 @@ func (s *Suite) signup(t *testing.T, email, password string) {
 }
 
 // login returns an access token and its session id.
-func (s *Suite) login(t *testing.T, email, password string) (string, string) {
+func (s *Suite) login(t testing.TB, email, password string) (string, string) {
 	t.Helper()
 	code, out := s.post(t, "/v1/auth/login", map[string]any{"email": email, "password": password}, "")
 	if code != 200 || out["accessToken"] == nil {

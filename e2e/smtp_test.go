@@ -25,7 +25,7 @@ type Mailbox struct {
 	cond *sync.Cond
 }
 
-func startMailbox(t *testing.T, pkiDir string) *Mailbox {
+func startMailbox(t testing.TB, pkiDir string) *Mailbox {
 	t.Helper()
 	p := pki.GatewayHTTPSPaths(pkiDir) // a localhost certificate from the test CA
 	cert, err := tls.LoadX509KeyPair(p.Cert, p.Key)
@@ -50,7 +50,7 @@ func startMailbox(t *testing.T, pkiDir string) *Mailbox {
 }
 
 // Wait returns the n-th message (1-based) to a recipient, waiting up to 10 s.
-func (m *Mailbox) Wait(t *testing.T, to string, n int) string {
+func (m *Mailbox) Wait(t testing.TB, to string, n int) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	go func() {
@@ -78,7 +78,7 @@ func (m *Mailbox) Count(to string) int {
 var sixDigits = regexp.MustCompile(`\b(\d{6})\b`)
 
 // Code extracts the 6-digit code of a message.
-func Code(t *testing.T, msg string) string {
+func Code(t testing.TB, msg string) string {
 	t.Helper()
 	body := msg[strings.Index(msg, "\r\n\r\n"):]
 	m := sixDigits.FindStringSubmatch(body)

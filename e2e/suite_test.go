@@ -38,6 +38,8 @@ type Suite struct {
 	Client   *http.Client
 	Mail     *Mailbox
 	Identity identity.Config
+	// Gateway is the primary gateway (for benchmarks of its internals).
+	Gateway *gateway.Gateway
 	// gatewayEnv starts further gateway replicas on the same services.
 	gatewayEnv map[string]string
 	roots      *x509.CertPool
@@ -57,7 +59,7 @@ func randomKey() string {
 
 // StartSuite starts every service in-process on loopback, each with its own
 // database, a real SMTP server for identity's mail, and the gateway.
-func StartSuite(t *testing.T, so ...SuiteOptions) *Suite {
+func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 	t.Helper()
 	dir := servertest.PKI(t)
 	s := &Suite{PKI: dir, Mail: startMailbox(t, dir)}
@@ -98,7 +100,7 @@ func StartSuite(t *testing.T, so ...SuiteOptions) *Suite {
 		srv := servertest.Start(t, cfg, opts)
 		s.gatewayEnv["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"] = srv.Addr().String()
 	}
-	s.startGateway(t, gwLis)
+	s.Gateway = s.startGateway(t, gwLis)
 	pem, err := os.ReadFile(pki.CAPath(dir))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func (s *Suite) client() *http.Client {
 }
 
 // startGateway runs a gateway replica on lis until the test ends.
-func (s *Suite) startGateway(t *testing.T, lis net.Listener) {
+func (s *Suite) startGateway(t testing.TB, lis net.Listener) *gateway.Gateway {
 	t.Helper()
 	cfg, err := gateway.LoadConfig(s.gatewayEnv)
 	if err != nil {
@@ -138,10 +140,11 @@ func (s *Suite) startGateway(t *testing.T, lis net.Listener) {
 			t.Errorf("gateway: %v", err)
 		}
 	})
+	return gw
 }
 
 // Replica starts a second gateway on the same services and returns its URL.
-func (s *Suite) Replica(t *testing.T) string {
+func (s *Suite) Replica(t testing.TB) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -152,7 +155,7 @@ func (s *Suite) Replica(t *testing.T) string {
 	return "https://localhost:" + port
 }
 
-func (s *Suite) waitReady(t *testing.T) {
+func (s *Suite) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -124,6 +124,11 @@ func (a *authenticator) watch(ctx context.Context, rdb *redis.Client, namespace 
 	revocation.Subscribe(ctx, rdb, namespace, a.log, a.revoke, a.reset)
 }
 
+// Authenticate resolves a bearer credential as a request would (cache first).
+func (g *Gateway) Authenticate(ctx context.Context, credential string) (*identityv1.Principal, error) {
+	return g.authn.authenticate(ctx, credential)
+}
+
 type principalCtxKey struct{}
 
 // authenticateRequest resolves an Authorization header, if any. A request

@@ -23,7 +23,7 @@ import (
 )
 
 // testAccounts is the identity domain on a fresh database and a private Redis namespace.
-func testAccounts(t *testing.T) *Accounts {
+func testAccounts(t testing.TB) *Accounts {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := postgres.Open(ctx, pgtest.ServiceDatabase(t, Migrations()), 4)
