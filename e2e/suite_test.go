@@ -90,15 +90,31 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		"identity": func(config.Service) (server.Options, error) { return identity.ServerOptions(s.Identity) },
 		"tenancy":  tenancy.Options, "scanning": scanning.Options, "audit": audit.Options, "integrations": integrations.Options,
 	}
-	for name, options := range services {
-		opts, err := options(config.Service{Name: name})
+	// Listen first, so that services calling each other know the addresses.
+	listeners := map[string]net.Listener{}
+	for name := range services {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := servertest.Config(t, name, dir, opts.Migrations)
+		listeners[name] = lis
+		s.gatewayEnv["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"] = lis.Addr().String()
+	}
+	for name, options := range services {
+		probe, err := options(config.Service{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := servertest.Config(t, name, dir, probe.Migrations)
 		cfg.RedisNamespace = ns
-		srv := servertest.Start(t, cfg, opts)
-		s.gatewayEnv["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"] = srv.Addr().String()
+		cfg.TenancyAddr = listeners["tenancy"].Addr().String()
+		cfg.IdentityAddr = listeners["identity"].Addr().String()
+		opts, err := options(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Listener = listeners[name]
+		servertest.Start(t, cfg, opts)
 	}
 	s.Gateway = s.startGateway(t, gwLis)
 	pem, err := os.ReadFile(pki.CAPath(dir))

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
@@ -98,7 +99,7 @@ func Client(ctx context.Context) (ip, userAgent string) {
 // organisation. The tenancy work provides it; without one, permission RPCs
 // are refused.
 type MembershipChecker interface {
-	Check(ctx context.Context, p *identityv1.Principal, orgID, permission string) error
+	Check(ctx context.Context, p *identityv1.Principal, orgID string, rule *optionsv1.Access) error
 }
 
 // Authorizer admits public and internal RPCs, requires a signed-in user for
@@ -111,7 +112,7 @@ type Authorizer struct {
 var _ access.Authorizer = Authorizer{}
 
 // Authorize implements access.Authorizer.
-func (a Authorizer) Authorize(ctx context.Context, call access.Call, _ any) (context.Context, error) {
+func (a Authorizer) Authorize(ctx context.Context, call access.Call, req any) (context.Context, error) {
 	if _, ok := call.Rule.GetKind().(*optionsv1.Access_Internal); ok {
 		return ctx, nil
 	}
@@ -134,17 +135,33 @@ func (a Authorizer) Authorize(ctx context.Context, call access.Call, _ any) (con
 		if p == nil {
 			return ctx, status.Error(codes.Unauthenticated, "authentication required")
 		}
-		if a.Memberships == nil {
+		if a.Memberships == nil || k.Permission == "" {
 			return ctx, status.Error(codes.PermissionDenied, "permission denied")
 		}
 		org := orgFromMetadata(ctx)
-		if err := a.Memberships.Check(ctx, p, org, k.Permission); err != nil {
+		if f := call.Rule.GetOrgField(); f != "" {
+			org = stringField(req, f)
+		}
+		if err := a.Memberships.Check(ctx, p, org, call.Rule); err != nil {
 			return ctx, err
 		}
 		return WithOrg(ctx, org), nil
 	default:
 		return ctx, status.Error(codes.PermissionDenied, "permission denied")
 	}
+}
+
+// stringField reads a request's string field by name (the org_field option).
+func stringField(req any, name string) string {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return ""
+	}
+	fd := m.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(name))
+	if fd == nil || fd.Kind() != protoreflect.StringKind {
+		return ""
+	}
+	return m.ProtoReflect().Get(fd).String()
 }
 
 func orgFromMetadata(ctx context.Context) string {

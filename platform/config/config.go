@@ -42,6 +42,13 @@ type Service struct {
 	// principal; only they may call non-internal RPCs.
 	PrincipalAssertors []string `env:"PYTHORIX_PRINCIPAL_ASSERTORS" envDefault:"gateway" envSeparator:","`
 
+	// Peer services this one calls (membership checks go to tenancy).
+	TenancyAddr  string `env:"PYTHORIX_TENANCY_ADDR" envDefault:"127.0.0.1:9102"`
+	IdentityAddr string `env:"PYTHORIX_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+	// MembershipCacheTTL bounds how long a resolved role is reused; changes
+	// evict it at once through Redis.
+	MembershipCacheTTL time.Duration `env:"PYTHORIX_MEMBERSHIP_CACHE_TTL" envDefault:"30s"`
+
 	LogLevelName string     `env:"PYTHORIX_LOG_LEVEL" envDefault:"info"`
 	LogLevel     slog.Level `env:"-"`
 	// ShutdownDelay is how long health reports NOT_SERVING before draining, so

@@ -21,8 +21,10 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
+	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
 	"github.com/pythorix/pythorix/platform/access"
 	"github.com/pythorix/pythorix/platform/authn"
+	"github.com/pythorix/pythorix/platform/authz"
 	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/mtls"
 	"github.com/pythorix/pythorix/platform/outbox"
@@ -37,9 +39,11 @@ type Options struct {
 	// Register registers the service's gRPC implementations. It runs after
 	// the database and Redis are open, so handlers can be built from them.
 	Register func(reg grpc.ServiceRegistrar, deps Deps) error
-	// Authorizer is the authorization hook; nil means authn.Authorizer without
-	// membership checks (permission RPCs refused until tenancy provides them).
+	// Authorizer is the authorization hook; nil means authn.Authorizer with
+	// memberships resolved by Resolver.
 	Authorizer access.Authorizer
+	// Resolver answers memberships; nil means asking tenancy over mTLS.
+	Resolver authz.Resolver
 	// Background work that runs for the server's lifetime (relays, workers).
 	// Each returns when its context ends.
 	Background []func(ctx context.Context) error
@@ -51,6 +55,8 @@ type Options struct {
 
 // Deps are the shared resources handed to a service's Register.
 type Deps struct {
+	// Dial connects to a peer service over mTLS, checking its SPIFFE ID.
+	Dial func(service, addr string) (*grpc.ClientConn, error)
 	DB    *pgxpool.Pool
 	Redis *redis.Client
 	// RedisNamespace prefixes the service's Redis keys and channels.
@@ -73,7 +79,28 @@ type Server struct {
 	authorizer access.Authorizer
 	background []func(context.Context) error
 	chainNames []string
+	checker    *authz.Checker
+	peers      []*grpc.ClientConn
 }
+
+// Dial connects to a peer service over mTLS; the peer must present the
+// SPIFFE ID of that service. Connections are lazy and closed with the server.
+func (s *Server) Dial(service, addr string) (*grpc.ClientConn, error) {
+	id, err := mtls.ServiceID(s.tls.TrustDomain(), service)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(mtls.ClientCredentials(s.tls, id)),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	if err != nil {
+		return nil, fmt.Errorf("server: dial %s: %w", service, err)
+	}
+	s.peers = append(s.peers, conn)
+	return conn, nil
+}
+
+// Checker is the membership checker, when the default authorizer is in use.
+func (s *Server) Checker() *authz.Checker { return s.checker }
 
 // New builds and validates everything a service needs (certificates,
 // database with migrations applied, Redis, the access table of every
@@ -87,9 +114,6 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 		log = slog.Default()
 	}
 	s = &Server{cfg: cfg, log: log, authorizer: opts.Authorizer, background: opts.Background}
-	if s.authorizer == nil {
-		s.authorizer = authn.Authorizer{}
-	}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -117,6 +141,20 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 		return nil, err
 	}
 
+	if s.authorizer == nil {
+		resolver := opts.Resolver
+		if resolver == nil {
+			conn, err := s.Dial("tenancy", cfg.TenancyAddr)
+			if err != nil {
+				return nil, err
+			}
+			s.peers = append(s.peers, conn)
+			resolver = authz.TenancyResolver{Client: tenancyv1.NewTenancyServiceClient(conn)}
+		}
+		s.checker = authz.NewChecker(resolver, cfg.MembershipCacheTTL)
+		s.authorizer = authn.Authorizer{Memberships: s.checker}
+	}
+
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("server: protovalidate: %w", err)
@@ -140,7 +178,7 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	if opts.Register != nil {
-		if err := opts.Register(s.grpc, Deps{DB: s.db, Redis: s.redis, RedisNamespace: cfg.RedisNamespace, Logger: log, TLS: s.tls}); err != nil {
+		if err := opts.Register(s.grpc, Deps{Dial: s.Dial, DB: s.db, Redis: s.redis, RedisNamespace: cfg.RedisNamespace, Logger: log, TLS: s.tls}); err != nil {
 			return nil, fmt.Errorf("server: register: %w", err)
 		}
 	}
@@ -188,6 +226,9 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { s.tls.Watch(gctx, s.cfg.CertReloadInterval); return nil })
 	g.Go(func() error { s.watchDependencies(gctx); return nil })
+	if s.checker != nil {
+		g.Go(func() error { s.checker.Watch(gctx, s.redis, s.cfg.RedisNamespace, s.log); return nil })
+	}
 	for _, bg := range s.background {
 		g.Go(func() error { return bg(gctx) })
 	}
@@ -248,6 +289,9 @@ func (s *Server) watchDependencies(ctx context.Context) {
 }
 
 func (s *Server) close() {
+	for _, c := range s.peers {
+		_ = c.Close()
+	}
 	if s.lis != nil && s.grpc == nil {
 		_ = s.lis.Close()
 	}

@@ -57,6 +57,10 @@ func Config(t testing.TB, name, pkiDir string, migrations fs.FS) config.Service 
 		LogLevelName:       "warn",
 		LogLevel:           slog.LevelWarn,
 		ShutdownTimeout:    5 * time.Second,
+		MembershipCacheTTL: 30 * time.Second,
+		// Nothing listens here unless a test sets real peers.
+		TenancyAddr:  "127.0.0.1:1",
+		IdentityAddr: "127.0.0.1:1",
 		DBMaxConns:         5,
 	}
 }
@@ -73,11 +77,13 @@ func Namespace(t testing.TB) string {
 // Start builds and runs a service until the test ends.
 func Start(t testing.TB, cfg config.Service, opts server.Options) *server.Server {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if opts.Listener == nil {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Listener = lis
 	}
-	opts.Listener = lis
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}

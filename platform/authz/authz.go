@@ -1,0 +1,252 @@
+package authz
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
+	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
+	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
+	"github.com/pythorix/pythorix/platform/roles"
+)
+
+// Resolver answers a user's role in an organisation (roles.None when not a member).
+type Resolver interface {
+	Resolve(ctx context.Context, userID, orgID string) (roles.Role, error)
+}
+
+// Checker implements authn.MembershipChecker with an in-process cache.
+type Checker struct {
+	resolver Resolver
+	ttl      time.Duration
+
+	mu    sync.Mutex
+	cache map[[2]string]entry
+}
+
+type entry struct {
+	role    roles.Role
+	expires time.Time
+}
+
+// NewChecker caches resolutions for ttl (invalidated earlier by Watch).
+func NewChecker(r Resolver, ttl time.Duration) *Checker {
+	return &Checker{resolver: r, ttl: ttl, cache: map[[2]string]entry{}}
+}
+
+var errNoOrg = func() error {
+	st, _ := status.New(codes.InvalidArgument, "invalid request: X-Org-Id: the active organisation is required").
+		WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+			{Field: "X-Org-Id", Description: "header with the organisation id is required"}}})
+	return st.Err()
+}()
+
+// errNotFound hides whether a foreign organisation exists.
+var errNotFound = status.Error(codes.NotFound, "organisation not found")
+
+// Check implements authn.MembershipChecker.
+func (c *Checker) Check(ctx context.Context, p *identityv1.Principal, orgID string, rule *optionsv1.Access) error {
+	permission := rule.GetPermission()
+	if orgID == "" {
+		return errNoOrg
+	}
+	if _, err := uuid.Parse(orgID); err != nil {
+		return errNotFound
+	}
+	switch p.GetKind() {
+	case identityv1.Principal_KIND_USER:
+		role, err := c.role(ctx, p.GetUserId(), orgID)
+		if err != nil {
+			return err
+		}
+		if role == roles.None && p.GetGlobalAdmin() {
+			role = roles.Admin // platform admins act as Admin in every organisation
+		}
+		if role == roles.None {
+			return errNotFound
+		}
+		if !roles.Allows(role, permission) {
+			return status.Errorf(codes.PermissionDenied, "your role (%s) does not allow %s", role, permission)
+		}
+		return nil
+	case identityv1.Principal_KIND_API_KEY:
+		if p.GetOrgId() != orgID {
+			return errNotFound
+		}
+		if p.GetProjectId() != "" && !rule.GetProjectKeys() {
+			return status.Error(codes.PermissionDenied, "project API keys cannot call this method")
+		}
+		if !slices.Contains(p.GetScopes(), permission) {
+			return status.Errorf(codes.PermissionDenied, "the API key's scopes do not include %s", permission)
+		}
+		// A key never exceeds what its creator may still do in the organisation.
+		role, err := c.role(ctx, p.GetUserId(), orgID)
+		if err != nil {
+			return err
+		}
+		if !roles.Allows(role, permission) {
+			return status.Errorf(codes.PermissionDenied, "the API key's creator may no longer %s", permission)
+		}
+		return nil
+	}
+	return status.Error(codes.Unauthenticated, "authentication required")
+}
+
+func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, error) {
+	key := [2]string{orgID, userID}
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.cache[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.role, nil
+	}
+	role, err := c.resolver.Resolve(ctx, userID, orgID)
+	if err != nil {
+		if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+			return roles.None, status.Error(codes.Unavailable, "authorization temporarily unavailable")
+		}
+		return roles.None, err
+	}
+	c.mu.Lock()
+	if len(c.cache) > 100_000 {
+		c.cache = map[[2]string]entry{}
+	}
+	c.cache[key] = entry{role: role, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return role, nil
+}
+
+// Forget drops cached roles: one member's, or (userID "") a whole organisation's.
+func (c *Checker) Forget(orgID, userID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if userID != "" {
+		delete(c.cache, [2]string{orgID, userID})
+		return
+	}
+	for k := range c.cache {
+		if k[0] == orgID {
+			delete(c.cache, k)
+		}
+	}
+}
+
+func (c *Checker) reset() {
+	c.mu.Lock()
+	c.cache = map[[2]string]entry{}
+	c.mu.Unlock()
+}
+
+// Channel carries membership changes ("<org>:<user>" or "<org>:*").
+func Channel(namespace string) string { return namespace + ":memberships" }
+
+// Publish announces a change of one member (or, userID "", of the whole org).
+func Publish(ctx context.Context, rdb *redis.Client, namespace, orgID, userID string, log *slog.Logger) {
+	if userID == "" {
+		userID = "*"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := rdb.Publish(ctx, Channel(namespace), orgID+":"+userID).Err(); err != nil {
+		log.ErrorContext(ctx, "membership change announcement failed", "org", orgID, "error", err)
+	}
+}
+
+// Watch applies announced changes to the cache until ctx ends; when the
+// subscription restarts the whole cache is dropped (changes may have been missed).
+func (c *Checker) Watch(ctx context.Context, rdb *redis.Client, namespace string, log *slog.Logger) {
+	for ctx.Err() == nil {
+		ps := rdb.Subscribe(ctx, Channel(namespace))
+		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+		for {
+			msg, err := ps.Receive(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.WarnContext(ctx, "membership subscription interrupted", "error", err)
+				}
+				c.reset()
+				break
+			}
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				c.reset()
+			case *redis.Message:
+				org, user, _ := strings.Cut(m.Payload, ":")
+				if user == "*" {
+					user = ""
+				}
+				c.Forget(org, user)
+			}
+		}
+		stop()
+		_ = ps.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// TenancyResolver asks the tenancy service over mTLS.
+type TenancyResolver struct {
+	Client tenancyv1.TenancyServiceClient
+}
+
+// Resolve implements Resolver.
+func (t TenancyResolver) Resolve(ctx context.Context, userID, orgID string) (roles.Role, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := t.Client.ResolveMembership(ctx, &tenancyv1.ResolveMembershipRequest{UserId: userID, OrgId: orgID})
+	if err != nil {
+		return roles.None, err
+	}
+	if !resp.GetMember() {
+		return roles.None, nil
+	}
+	return FromProto(resp.GetRole()), nil
+}
+
+// FromProto maps the API's role enum onto roles.Role.
+func FromProto(r tenancyv1.Role) roles.Role {
+	switch r {
+	case tenancyv1.Role_ROLE_OWNER:
+		return roles.Owner
+	case tenancyv1.Role_ROLE_ADMIN:
+		return roles.Admin
+	case tenancyv1.Role_ROLE_SECURITY:
+		return roles.Security
+	case tenancyv1.Role_ROLE_DEVELOPER:
+		return roles.Developer
+	case tenancyv1.Role_ROLE_VIEWER:
+		return roles.Viewer
+	}
+	return roles.None
+}
+
+// ToProto maps roles.Role onto the API's enum.
+func ToProto(r roles.Role) tenancyv1.Role {
+	switch r {
+	case roles.Owner:
+		return tenancyv1.Role_ROLE_OWNER
+	case roles.Admin:
+		return tenancyv1.Role_ROLE_ADMIN
+	case roles.Security:
+		return tenancyv1.Role_ROLE_SECURITY
+	case roles.Developer:
+		return tenancyv1.Role_ROLE_DEVELOPER
+	case roles.Viewer:
+		return tenancyv1.Role_ROLE_VIEWER
+	}
+	return tenancyv1.Role_ROLE_UNSPECIFIED
+}

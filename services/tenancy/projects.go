@@ -1,0 +1,138 @@
+package tenancy
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pythorix/pythorix/platform/outbox"
+)
+
+// Project groups an organisation's work; its allowed origins drive CORS for
+// its API keys.
+type Project struct {
+	ID, OrgID, Name, Description string
+	AllowedOrigins               []string
+	CreatedAt, UpdatedAt         time.Time
+}
+
+const projectCols = `id::text, org_id::text, name, description, allowed_origins, created_at, updated_at`
+
+func scanProject(r pgx.Row) (*Project, error) {
+	p := &Project{}
+	err := r.Scan(&p.ID, &p.OrgID, &p.Name, &p.Description, &p.AllowedOrigins, &p.CreatedAt, &p.UpdatedAt)
+	return p, err
+}
+
+// CreateProject adds a project to the organisation.
+func (t *Tenancy) CreateProject(ctx context.Context, actor, orgID, name, description string, origins []string) (*Project, error) {
+	if origins == nil {
+		origins = []string{}
+	}
+	var p *Project
+	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects WHERE org_id = $1`, orgID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= maxProjectsPerOrg {
+			return ErrTooManyProjects
+		}
+		var err error
+		p, err = scanProject(tx.QueryRow(ctx, `INSERT INTO projects (id, org_id, name, description, allowed_origins)
+			VALUES ($1, $2, $3, $4, $5) RETURNING `+projectCols, newID(), orgID, name, description, origins))
+		if err != nil {
+			return err
+		}
+		return outbox.Append(ctx, tx, event(orgID, actor, "tenancy.project.create", "project", p.ID, map[string]any{"name": name}))
+	})
+	return p, err
+}
+
+// GetProject returns a project of the organisation; another org's is not found.
+func (t *Tenancy) GetProject(ctx context.Context, orgID, id string) (*Project, error) {
+	p, err := scanProject(t.db.QueryRow(ctx, `SELECT `+projectCols+` FROM projects WHERE id = $1 AND org_id = $2`, id, orgID))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return p, nil
+}
+
+// ListProjects lists the organisation's projects, newest first.
+func (t *Tenancy) ListProjects(ctx context.Context, orgID string, pageSize int, after string) ([]*Project, string, error) {
+	pageSize = clampPage(pageSize)
+	if after == "" {
+		after = maxUUID
+	} else if _, err := uuid.Parse(after); err != nil {
+		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
+	}
+	rows, err := t.db.Query(ctx, `SELECT `+projectCols+` FROM projects WHERE org_id = $1 AND id::text < $2
+		ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
+	if err != nil {
+		return nil, "", err
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Project, error) { return scanProject(r) })
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > pageSize {
+		list = list[:pageSize]
+		next = list[len(list)-1].ID
+	}
+	return list, next, nil
+}
+
+// ProjectUpdate holds the fields to change; nil leaves a field alone.
+type ProjectUpdate struct {
+	Name, Description *string
+	Origins           []string
+	ClearOrigins      bool
+}
+
+// UpdateProject changes a project of the organisation.
+func (t *Tenancy) UpdateProject(ctx context.Context, actor, orgID, id string, u ProjectUpdate) (*Project, error) {
+	var p *Project
+	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+		var origins any
+		switch {
+		case u.ClearOrigins:
+			origins = []string{}
+		case len(u.Origins) > 0:
+			origins = u.Origins
+		}
+		var err error
+		p, err = scanProject(tx.QueryRow(ctx, `UPDATE projects SET name = coalesce($3, name), description = coalesce($4, description),
+			allowed_origins = coalesce($5::text[], allowed_origins), updated_at = now()
+			WHERE id = $1 AND org_id = $2 RETURNING `+projectCols, id, orgID, u.Name, u.Description, origins))
+		if err != nil {
+			return mapErr(err)
+		}
+		return outbox.Append(ctx, tx, event(orgID, actor, "tenancy.project.update", "project", id, nil))
+	})
+	return p, err
+}
+
+// DeleteProject removes a project of the organisation.
+func (t *Tenancy) DeleteProject(ctx context.Context, actor, orgID, id string) error {
+	return mapErr(pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM projects WHERE id = $1 AND org_id = $2`, id, orgID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return outbox.Append(ctx, tx, event(orgID, actor, "tenancy.project.delete", "project", id, nil))
+	}))
+}
+
+// ProjectOrigins returns a project's organisation and allowed origins (for CORS).
+func (t *Tenancy) ProjectOrigins(ctx context.Context, id string) (string, []string, error) {
+	var org string
+	var origins []string
+	err := t.db.QueryRow(ctx, `SELECT org_id::text, allowed_origins FROM projects WHERE id = $1`, id).Scan(&org, &origins)
+	return org, origins, mapErr(err)
+}
