@@ -56,7 +56,7 @@ type Options struct {
 // Deps are the shared resources handed to a service's Register.
 type Deps struct {
 	// Dial connects to a peer service over mTLS, checking its SPIFFE ID.
-	Dial func(service, addr string) (*grpc.ClientConn, error)
+	Dial  func(service, addr string) (*grpc.ClientConn, error)
 	DB    *pgxpool.Pool
 	Redis *redis.Client
 	// RedisNamespace prefixes the service's Redis keys and channels.

@@ -61,7 +61,7 @@ func Config(t testing.TB, name, pkiDir string, migrations fs.FS) config.Service 
 		// Nothing listens here unless a test sets real peers.
 		TenancyAddr:  "127.0.0.1:1",
 		IdentityAddr: "127.0.0.1:1",
-		DBMaxConns:         5,
+		DBMaxConns:   5,
 	}
 }
 
