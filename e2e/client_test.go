@@ -95,3 +95,8 @@ func fieldNamed(out map[string]any) []string {
 	}
 	return fields
 }
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

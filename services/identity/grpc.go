@@ -68,7 +68,6 @@ func ServerOptions(cfg Config) (server.Options, error) {
 	var svc *Service
 	return server.Options{
 		Migrations: Migrations(),
-		Authorizer: authn.Authorizer{},
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			a := newAccounts(cfg, deps, keys, kek, sender)
 			svc = &Service{accounts: a, log: deps.Logger,
