@@ -87,7 +87,7 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		"PYTHORIX_GATEWAY_TLS_KEY": pki.GatewayHTTPSPaths(dir).Key, "PYTHORIX_MAX_BODY_BYTES": "65536",
 		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns}
 	services := map[string]func(config.Service) (server.Options, error){
-		"identity": func(config.Service) (server.Options, error) { return identity.ServerOptions(s.Identity) },
+		"identity": func(c config.Service) (server.Options, error) { return identity.ServerOptions(c, s.Identity) },
 		"tenancy":  tenancy.Options, "scanning": scanning.Options, "audit": audit.Options, "integrations": integrations.Options,
 	}
 	// Listen first, so that services calling each other know the addresses.

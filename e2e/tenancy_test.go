@@ -176,6 +176,21 @@ func TestTenancyAndAPIKeysOverREST(t *testing.T) {
 		if code, _ := s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "x", "scopes": []string{"orgs.read"}}, key, acme); code != 403 {
 			t.Fatalf("a key created a key: %d", code)
 		}
+		// A project key must name a project of the same organisation.
+		_, evilProject := s.req(t, "POST", "/v1/projects", map[string]any{"name": "evil"}, mallory, evil)
+		evilID := evilProject["project"].(map[string]any)["id"].(string)
+		if code, out := s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "x", "scopes": []string{"assets.read"}, "projectId": evilID}, owner, acme); code != 400 || !strings.Contains(toJSON(out), "projectId") {
+			t.Fatalf("key bound to a foreign project: %d %v", code, out)
+		}
+		_, own := s.req(t, "GET", "/v1/projects", nil, owner, acme)
+		ownID := own["projects"].([]any)[0].(map[string]any)["id"].(string)
+		code, out = s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "p", "scopes": []string{"members.read", "assets.read"}, "projectId": ownID}, owner, acme)
+		if code != 200 {
+			t.Fatalf("project key: %d %v", code, out)
+		}
+		if code, _ := s.req(t, "GET", "/v1/members", nil, out["key"].(string), acme); code != 403 {
+			t.Fatalf("a project key reached a management RPC: %d", code)
+		}
 		if code, _ := s.req(t, "DELETE", "/v1/api-keys/"+keyID, nil, mallory, evil); code != 404 {
 			t.Fatalf("foreign revoke: %d", code)
 		}

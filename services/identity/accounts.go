@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,20 +26,26 @@ import (
 // Accounts is the identity domain: accounts, codes, sessions, second factors.
 // It knows Postgres and Redis but nothing of gRPC.
 type Accounts struct {
-	db      *pgxpool.Pool
-	rdb     *redis.Client
-	log     *slog.Logger
-	tokens  *Tokens
-	pepper  peppered
-	kek     *envelope.Keyring
-	mailer  *Mailer
-	revoker *Revoker
-	now     func() time.Time
+	db       *pgxpool.Pool
+	rdb      *redis.Client
+	log      *slog.Logger
+	tokens   *Tokens
+	pepper   peppered
+	kek      *envelope.Keyring
+	mailer   *Mailer
+	revoker  *Revoker
+	projects Projects
+	now      func() time.Time
 
 	loginLimit  *throttle.Backoff // failed passwords, per account
 	codeLimit   *throttle.Backoff // failed email codes and second factors, per account
 	ipLimit     *throttle.Backoff // every failure above, per client IP (a larger allowance)
 	resendLimit *throttle.Backoff // mails sent per address
+}
+
+// Projects tells which organisation a project belongs to ("" when none).
+type Projects interface {
+	OrgOf(ctx context.Context, projectID string) (string, error)
 }
 
 const (
@@ -324,6 +331,11 @@ func (a *Accounts) Login(ctx context.Context, email, password string) (*LoginRes
 		a.failLimits(ctx, a.loginLimit, acct, ipKey)
 		if id != "" {
 			a.auditNow(ctx, failed(event("identity.login", "user", id, userActor(id), map[string]any{"reason": "bad_password"})))
+		} else {
+			// The address is recorded only as a keyed hash: failed logins must not
+			// turn the audit log into a list of addresses people typed.
+			a.auditNow(ctx, failed(event("identity.login", "user", "", systemActor(),
+				map[string]any{"reason": "unknown_account", "email_hmac": hex.EncodeToString(a.pepper.hash("audit_email", email))[:32]})))
 		}
 		return nil, ErrInvalidCredentials
 	}

@@ -97,6 +97,18 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, orgID, projectID, createdBy
 	if expires != nil && expires.After(a.now().AddDate(1, 0, 1)) {
 		return nil, "", &FieldError{Field: "expireTime", Reason: "must be at most one year ahead"}
 	}
+	if projectID != "" {
+		if a.projects == nil {
+			return nil, "", ErrUnavailable
+		}
+		org, err := a.projects.OrgOf(ctx, projectID)
+		if err != nil {
+			return nil, "", err
+		}
+		if org != orgID {
+			return nil, "", &FieldError{Field: "projectId", Reason: "is not a project of this organisation"}
+		}
+	}
 	publicID, err := randomBase62(publicIDLen)
 	if err != nil {
 		return nil, "", err

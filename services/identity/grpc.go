@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
+	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
 	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/envelope"
@@ -39,16 +40,16 @@ type Service struct {
 var _ identityv1.IdentityServiceServer = (*Service)(nil)
 
 // Options wire identity into the shared server from the environment.
-func Options(config.Service) (server.Options, error) {
+func Options(svc config.Service) (server.Options, error) {
 	cfg, err := LoadConfig(nil)
 	if err != nil {
 		return server.Options{}, err
 	}
-	return ServerOptions(cfg)
+	return ServerOptions(svc, cfg)
 }
 
 // ServerOptions wire identity with an explicit configuration (tests).
-func ServerOptions(cfg Config) (server.Options, error) {
+func ServerOptions(base config.Service, cfg Config) (server.Options, error) {
 	keys, err := ParseTokenKeys(cfg.JWTKeys.Reveal())
 	if err != nil {
 		return server.Options{}, err
@@ -70,6 +71,11 @@ func ServerOptions(cfg Config) (server.Options, error) {
 		Migrations: Migrations(),
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			a := newAccounts(cfg, deps, keys, kek, sender)
+			conn, err := deps.Dial("tenancy", base.TenancyAddr)
+			if err != nil {
+				return err
+			}
+			a.projects = tenancyProjects{client: tenancyv1.NewTenancyServiceClient(conn)}
 			svc = &Service{accounts: a, log: deps.Logger,
 				oidc: newOIDC(a, deps.Redis, deps.RedisNamespace, cfg, oidcClient)}
 			identityv1.RegisterIdentityServiceServer(reg, svc)
@@ -101,6 +107,24 @@ func oidcHTTPClient(caFile string) (*http.Client, error) {
 	return &http.Client{Timeout: 15 * time.Second, Transport: tr,
 		// Token and discovery endpoints answer directly; a redirect is not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
+}
+
+// tenancyProjects asks tenancy which organisation a project belongs to.
+type tenancyProjects struct {
+	client tenancyv1.TenancyServiceClient
+}
+
+func (t tenancyProjects) OrgOf(ctx context.Context, projectID string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	resp, err := t.client.GetProjectOrigins(ctx, &tenancyv1.GetProjectOriginsRequest{ProjectId: projectID})
+	if status.Code(err) == codes.NotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", ErrUnavailable
+	}
+	return resp.GetOrgId(), nil
 }
 
 // newAccounts builds the domain from its dependencies.

@@ -2526,7 +2526,7 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"ROLE_ADMIN\x10\x02\x12\x11\n" +
 	"\rROLE_SECURITY\x10\x03\x12\x12\n" +
 	"\x0eROLE_DEVELOPER\x10\x04\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x052\x9b\x16\n" +
+	"\vROLE_VIEWER\x10\x052\xa5\x16\n" +
 	"\x0eTenancyService\x12u\n" +
 	"\tCreateOrg\x12%.pythorix.tenancy.v1.CreateOrgRequest\x1a&.pythorix.tenancy.v1.CreateOrgResponse\"\x19\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02\r:\x01*\"\b/v1/orgs\x12o\n" +
 	"\bListOrgs\x12$.pythorix.tenancy.v1.ListOrgsRequest\x1a%.pythorix.tenancy.v1.ListOrgsResponse\"\x16\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02\n" +
@@ -2567,9 +2567,10 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\bscanning\n" +
 	"\x05audit\n" +
 	"\fintegrations\n" +
-	"\agateway\x12\x83\x01\n" +
-	"\x11GetProjectOrigins\x12-.pythorix.tenancy.v1.GetProjectOriginsRequest\x1a..pythorix.tenancy.v1.GetProjectOriginsResponse\"\x0f\x82\x80\x19\v\"\t\n" +
-	"\agatewayBCZAgithub.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1;tenancyv1b\x06proto3"
+	"\agateway\x12\x8d\x01\n" +
+	"\x11GetProjectOrigins\x12-.pythorix.tenancy.v1.GetProjectOriginsRequest\x1a..pythorix.tenancy.v1.GetProjectOriginsResponse\"\x19\x82\x80\x19\x15\"\x13\n" +
+	"\agateway\n" +
+	"\bidentityBCZAgithub.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1;tenancyv1b\x06proto3"
 
 var (
 	file_pythorix_tenancy_v1_tenancy_proto_rawDescOnce sync.Once
