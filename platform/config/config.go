@@ -57,6 +57,12 @@ type Service struct {
 	// ShutdownTimeout bounds the graceful drain; then connections are closed.
 	ShutdownTimeout time.Duration `env:"PYTHORIX_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	DBMaxConns      int32         `env:"PYTHORIX_DB_MAX_CONNS" envDefault:"20"`
+	// DatabaseMigrationURL is the owner's connection for migrations; empty
+	// means DATABASE_URL.
+	DatabaseMigrationURL secret.String `env:"DATABASE_MIGRATION_URL"`
+	// DBRole is the role every pooled connection switches to (SET ROLE); it
+	// must not own the tables. Empty when the login role already is that role.
+	DBRole string `env:"PYTHORIX_DB_ROLE" envDefault:"pythorix_app"`
 }
 
 // LoadService reads a service's configuration from the environment, fills in

@@ -114,15 +114,10 @@ func template(ctx context.Context, admin string, migrations fs.FS) (string, erro
 	if err != nil {
 		return "", err
 	}
-	pool, err := postgres.Open(ctx, u, 2)
-	if err != nil {
-		return "", err
-	}
-	err = postgres.Migrate(ctx, pool, outbox.Migrations(), postgres.PlatformVersionTable)
+	err = postgres.Migrate(ctx, u, outbox.Migrations(), postgres.PlatformVersionTable)
 	if err == nil && migrations != nil {
-		err = postgres.Migrate(ctx, pool, migrations, postgres.ServiceVersionTable)
+		err = postgres.Migrate(ctx, u, migrations, postgres.ServiceVersionTable)
 	}
-	pool.Close()
 	if err != nil {
 		return "", err
 	}

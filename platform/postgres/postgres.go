@@ -7,12 +7,15 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 )
 
-// Open connects a pool and checks that the database answers.
-func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+// Open connects a pool and checks that the database answers. When role is
+// set, every connection switches to it (SET ROLE) before use, so queries run
+// with that role's privileges and under row-level security.
+func Open(ctx context.Context, url string, maxConns int32, role string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error may quote the URL, password included: never wrap it.
@@ -23,6 +26,12 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	cfg.ConnConfig.RuntimeParams["application_name"] = "pythorix"
+	if role != "" {
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, "SET ROLE "+pgx.Identifier{role}.Sanitize())
+			return err
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: create pool: %w", err)
@@ -43,16 +52,20 @@ const (
 	ServiceVersionTable  = "public.schema_version"
 )
 
+// AppRole is the role services run as.
+const AppRole = "pythorix_app"
+
 // Migrate applies every pending migration in fsys (files NNN_name.sql, tern
-// format). tern holds a Postgres advisory lock while it migrates, so replicas
-// starting together apply each migration once.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, versionTable string) error {
-	conn, err := pool.Acquire(ctx)
+// format) over its own connection as the URL's (owning) role. tern holds a
+// Postgres advisory lock while it migrates, so replicas starting together
+// apply each migration once.
+func Migrate(ctx context.Context, url string, fsys fs.FS, versionTable string) error {
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return fmt.Errorf("postgres: acquire for migration: %w", err)
+		return fmt.Errorf("postgres: connect for migration: %w", err)
 	}
-	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
+	defer conn.Close(context.WithoutCancel(ctx))
+	m, err := migrate.NewMigrator(ctx, conn, versionTable)
 	if err != nil {
 		return fmt.Errorf("postgres: migrator: %w", err)
 	}

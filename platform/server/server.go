@@ -126,16 +126,20 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	if name, err := mtls.ServiceName(s.tls.ID()); err != nil || name != cfg.Name {
 		return nil, fmt.Errorf("server: certificate %s is for %s, not service %q", cfg.TLS.Cert, s.tls.ID(), cfg.Name)
 	}
-	if s.db, err = postgres.Open(ctx, cfg.DatabaseURL.Reveal(), cfg.DBMaxConns); err != nil {
-		return nil, err
+	migrationURL := cfg.DatabaseMigrationURL.Reveal()
+	if migrationURL == "" {
+		migrationURL = cfg.DatabaseURL.Reveal()
 	}
-	if err := postgres.Migrate(ctx, s.db, outbox.Migrations(), postgres.PlatformVersionTable); err != nil {
+	if err := postgres.Migrate(ctx, migrationURL, outbox.Migrations(), postgres.PlatformVersionTable); err != nil {
 		return nil, err
 	}
 	if opts.Migrations != nil {
-		if err := postgres.Migrate(ctx, s.db, opts.Migrations, postgres.ServiceVersionTable); err != nil {
+		if err := postgres.Migrate(ctx, migrationURL, opts.Migrations, postgres.ServiceVersionTable); err != nil {
 			return nil, err
 		}
+	}
+	if s.db, err = postgres.Open(ctx, cfg.DatabaseURL.Reveal(), cfg.DBMaxConns, cfg.DBRole); err != nil {
+		return nil, err
 	}
 	if s.redis, err = redisconn.Open(ctx, cfg.RedisURL.Reveal()); err != nil {
 		return nil, err

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pythorix/pythorix/platform/envelope"
 	"github.com/pythorix/pythorix/platform/mail"
 	"github.com/pythorix/pythorix/platform/pgtest"
@@ -26,7 +28,7 @@ import (
 func testAccounts(t testing.TB) *Accounts {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, pgtest.ServiceDatabase(t, Migrations()), 4)
+	pool, err := postgres.Open(ctx, pgtest.ServiceDatabase(t, Migrations()), 4, postgres.AppRole)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +81,36 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	// The stored row holds no part of the secret, only the prefix and a keyed hash.
 	var stored []byte
 	var publicID string
-	if err := a.db.QueryRow(ctx, `SELECT secret_hash, public_id FROM api_keys WHERE id = $1`, key.ID).Scan(&stored, &publicID); err != nil {
+	if err := postgres.InOrg(ctx, a.db, orgA, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT secret_hash, public_id FROM api_keys WHERE id = $1`, key.ID).Scan(&stored, &publicID)
+	}); err != nil {
 		t.Fatal(err)
+	}
+	// Row-level security: a query that forgets its organisation, or names
+	// another, sees none of these rows even without a WHERE on org_id.
+	for name, org := range map[string]string{"no organisation": "", "another organisation": orgB} {
+		var n int
+		err := pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+			if org != "" {
+				if _, err := tx.Exec(ctx, `SELECT set_config('pythorix.org_id', $1, true)`, org); err != nil {
+					return err
+				}
+			}
+			return tx.QueryRow(ctx, `SELECT count(*) FROM api_keys`).Scan(&n)
+		})
+		if err != nil || n != 0 {
+			t.Fatalf("%s: saw %d keys (%v)", name, n, err)
+		}
+		err = pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE api_keys SET name = 'pwned'`)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if listed, _, _ := a.ListAPIKeys(ctx, orgA, 10, ""); len(listed) != 1 || listed[0].Name != "ci" {
+		t.Fatalf("an unscoped UPDATE reached the key: %+v", listed)
 	}
 	_, secretPart, _ := ParseAPIKey(full)
 	if bytes.Contains(stored, []byte(secretPart)) || strings.Contains(full[len(APIKeyPrefix):], publicID) == false {
@@ -132,7 +162,10 @@ func TestAPIKeyExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.db.Exec(ctx, `UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, key.ID); err != nil {
+	if err := postgres.InOrg(ctx, a.db, key.OrgID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, key.ID)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Authenticate(ctx, full); !errors.Is(err, ErrUnauthenticated) {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/postgres"
 )
 
 // API key format: "pyx_" + 16-character public id + "_" + 32-character secret
@@ -125,7 +126,7 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, orgID, projectID, createdBy
 	if projectID != "" {
 		project = projectID
 	}
-	err = pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+	err = postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO api_keys (id, org_id, project_id, name, public_id, secret_hash, scopes, created_by, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, k.ID, orgID, project, name, publicID,
 			a.pepper.hash("api_key", secret), scopes, createdBy, k.CreatedAt, expires); err != nil {
@@ -162,18 +163,22 @@ func (a *Accounts) ListAPIKeys(ctx context.Context, orgID string, pageSize int, 
 		}
 		after = pageToken
 	}
-	rows, err := a.db.Query(ctx, `SELECT id::text, org_id::text, coalesce(project_id::text, ''), name, public_id, created_by::text,
-		scopes, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE org_id = $1 AND id::text < $2
-		ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
-	if err != nil {
-		return nil, "", mapNoRows(err)
-	}
-	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*APIKey, error) {
-		k := &APIKey{}
-		var pub string
-		err := r.Scan(&k.ID, &k.OrgID, &k.ProjectID, &k.Name, &pub, &k.CreatedBy, &k.Scopes, &k.CreatedAt, &k.ExpiresAt, &k.LastUsedAt, &k.RevokedAt)
-		k.Prefix = APIKeyPrefix + pub
-		return k, err
+	var keys []*APIKey
+	err := postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id::text, org_id::text, coalesce(project_id::text, ''), name, public_id, created_by::text,
+			scopes, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE org_id = $1 AND id::text < $2
+			ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
+		if err != nil {
+			return err
+		}
+		keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*APIKey, error) {
+			k := &APIKey{}
+			var pub string
+			err := r.Scan(&k.ID, &k.OrgID, &k.ProjectID, &k.Name, &pub, &k.CreatedBy, &k.Scopes, &k.CreatedAt, &k.ExpiresAt, &k.LastUsedAt, &k.RevokedAt)
+			k.Prefix = APIKeyPrefix + pub
+			return k, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, "", err
@@ -189,7 +194,7 @@ func (a *Accounts) ListAPIKeys(ctx context.Context, orgID string, pageSize int, 
 // RevokeAPIKey revokes a key of the organisation; a key of another
 // organisation is not found.
 func (a *Accounts) RevokeAPIKey(ctx context.Context, orgID, keyID, actorID string) error {
-	err := pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL`, keyID, orgID)
 		if err != nil {
 			return err

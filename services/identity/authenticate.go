@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
+	"github.com/pythorix/pythorix/platform/postgres"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -58,9 +59,13 @@ func (a *Accounts) authenticateAPIKey(ctx context.Context, key string) (*identit
 		scopes                          []string
 		expires, revoked                *time.Time
 	)
-	err := a.db.QueryRow(ctx, `SELECT id::text, org_id::text, coalesce(project_id::text, ''), created_by::text, secret_hash, scopes,
-		expires_at, revoked_at FROM api_keys WHERE public_id = $1`, publicID).
-		Scan(&id, &orgID, &projectID, &createdBy, &hash, &scopes, &expires, &revoked)
+	// The key's organisation is what we are looking for: an explicit
+	// all-organisations lookup by the key's unique public id.
+	err := postgres.InOrg(ctx, a.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT id::text, org_id::text, coalesce(project_id::text, ''), created_by::text, secret_hash, scopes,
+			expires_at, revoked_at FROM api_keys WHERE public_id = $1`, publicID).
+			Scan(&id, &orgID, &projectID, &createdBy, &hash, &scopes, &expires, &revoked)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = a.pepper.equal("api_key", secret, make([]byte, 32))
 		return nil, ErrUnauthenticated
@@ -72,8 +77,11 @@ func (a *Accounts) authenticateAPIKey(ctx context.Context, key string) (*identit
 		return nil, ErrUnauthenticated
 	}
 	// Last use is recorded at most once a minute per key.
-	if _, err := a.db.Exec(ctx, `UPDATE api_keys SET last_used_at = now() WHERE id = $1
-		AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, id); err != nil {
+	if err := postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE api_keys SET last_used_at = now() WHERE id = $1
+			AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, id)
+		return err
+	}); err != nil {
 		a.log.WarnContext(ctx, "recording API key use failed", "error", err)
 	}
 	p := &identityv1.Principal{Kind: identityv1.Principal_KIND_API_KEY, ApiKeyId: id, UserId: createdBy,

@@ -21,6 +21,7 @@ import (
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	"github.com/pythorix/pythorix/platform/authz"
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/roles"
 )
 
@@ -108,7 +109,9 @@ func mapErr(err error) error {
 // Resolve implements authz.Resolver from the database (tenancy's own checks).
 func (t *Tenancy) Resolve(ctx context.Context, userID, orgID string) (roles.Role, error) {
 	var role string
-	err := t.db.QueryRow(ctx, `SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID).Scan(&role)
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID).Scan(&role)
+	})
 	if errors.Is(mapErr(err), ErrNotFound) {
 		return roles.None, nil
 	}
@@ -127,7 +130,8 @@ func (t *Tenancy) changed(ctx context.Context, orgID, userID string) {
 // CreateOrg creates an organisation with the caller as Owner.
 func (t *Tenancy) CreateOrg(ctx context.Context, userID, name string) (*Org, error) {
 	o := &Org{ID: newID(), Name: strings.TrimSpace(name), Role: roles.Owner}
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	// Counting the user's memberships spans organisations: explicitly.
+	err := postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM memberships WHERE user_id = $1`, userID).Scan(&n); err != nil {
 			return err
@@ -159,17 +163,21 @@ func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, aft
 	} else if _, err := uuid.Parse(after); err != nil {
 		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
 	}
-	rows, err := t.db.Query(ctx, `SELECT o.id::text, o.name, o.created_at, o.updated_at, m.role, m.created_at FROM memberships m
-		JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 AND o.id::text < $2 ORDER BY o.id DESC LIMIT $3`, userID, after, pageSize+1)
-	if err != nil {
-		return nil, "", err
-	}
-	orgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Org, error) {
-		o := &Org{}
-		var role string
-		err := r.Scan(&o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt, &role, &o.JoinedAt)
-		o.Role = roles.Parse(role)
-		return o, err
+	var orgs []*Org
+	err := postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT o.id::text, o.name, o.created_at, o.updated_at, m.role, m.created_at FROM memberships m
+			JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 AND o.id::text < $2 ORDER BY o.id DESC LIMIT $3`, userID, after, pageSize+1)
+		if err != nil {
+			return err
+		}
+		orgs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Org, error) {
+			o := &Org{}
+			var role string
+			err := r.Scan(&o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt, &role, &o.JoinedAt)
+			o.Role = roles.Parse(role)
+			return o, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, "", err
@@ -194,8 +202,10 @@ func clampPage(n int) int {
 // GetOrg returns an organisation.
 func (t *Tenancy) GetOrg(ctx context.Context, orgID string) (*Org, error) {
 	o := &Org{}
-	err := t.db.QueryRow(ctx, `SELECT id::text, name, created_at, updated_at FROM orgs WHERE id = $1`, orgID).
-		Scan(&o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt)
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT id::text, name, created_at, updated_at FROM orgs WHERE id = $1`, orgID).
+			Scan(&o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt)
+	})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -204,7 +214,7 @@ func (t *Tenancy) GetOrg(ctx context.Context, orgID string) (*Org, error) {
 
 // RenameOrg renames an organisation.
 func (t *Tenancy) RenameOrg(ctx context.Context, actor, orgID, name string) (*Org, error) {
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE orgs SET name = $2, updated_at = now() WHERE id = $1`, orgID, strings.TrimSpace(name))
 		if err != nil {
 			return err
@@ -222,7 +232,7 @@ func (t *Tenancy) RenameOrg(ctx context.Context, actor, orgID, name string) (*Or
 
 // DeleteOrg deletes an organisation with its memberships, invitations and projects.
 func (t *Tenancy) DeleteOrg(ctx context.Context, actor, orgID string) error {
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, orgID)
 		if err != nil {
 			return err
@@ -254,17 +264,21 @@ func (t *Tenancy) ListMembers(ctx context.Context, orgID string, pageSize int, a
 	} else if _, err := uuid.Parse(after); err != nil {
 		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
 	}
-	rows, err := t.db.Query(ctx, `SELECT user_id::text, role, created_at, updated_at FROM memberships
-		WHERE org_id = $1 AND user_id::text < $2 ORDER BY user_id DESC LIMIT $3`, orgID, after, pageSize+1)
-	if err != nil {
-		return nil, "", err
-	}
-	members, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Member, error) {
-		m := &Member{}
-		var role string
-		err := r.Scan(&m.UserID, &role, &m.CreatedAt, &m.UpdatedAt)
-		m.Role = roles.Parse(role)
-		return m, err
+	var members []*Member
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT user_id::text, role, created_at, updated_at FROM memberships
+			WHERE org_id = $1 AND user_id::text < $2 ORDER BY user_id DESC LIMIT $3`, orgID, after, pageSize+1)
+		if err != nil {
+			return err
+		}
+		members, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Member, error) {
+			m := &Member{}
+			var role string
+			err := r.Scan(&m.UserID, &role, &m.CreatedAt, &m.UpdatedAt)
+			m.Role = roles.Parse(role)
+			return m, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, "", err
@@ -297,7 +311,7 @@ func (t *Tenancy) SetRole(ctx context.Context, actor string, actorRole roles.Rol
 		return nil, ErrAboveOwnRole
 	}
 	m := &Member{UserID: userID, Role: role}
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		current, err := lockMember(ctx, tx, orgID, userID)
 		if err != nil {
 			return err
@@ -326,7 +340,7 @@ func (t *Tenancy) SetRole(ctx context.Context, actor string, actorRole roles.Rol
 
 // RemoveMember removes a member (or lets a member leave).
 func (t *Tenancy) RemoveMember(ctx context.Context, actor string, actorRole roles.Role, orgID, userID string) error {
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		current, err := lockMember(ctx, tx, orgID, userID)
 		if err != nil {
 			return err
@@ -404,7 +418,7 @@ func (t *Tenancy) Invite(ctx context.Context, actor string, actorRole roles.Role
 	}
 	token := "pyxinv_" + base64.RawURLEncoding.EncodeToString(raw)
 	inv := &Invitation{ID: newID(), OrgID: orgID, Email: strings.ToLower(strings.TrimSpace(email)), InvitedBy: actor, Role: role}
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		var pending int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM invitations WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL
 			AND expires_at > now()`, orgID).Scan(&pending); err != nil {
@@ -435,18 +449,22 @@ func (t *Tenancy) ListInvitations(ctx context.Context, orgID string, pageSize in
 	} else if _, err := uuid.Parse(after); err != nil {
 		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
 	}
-	rows, err := t.db.Query(ctx, `SELECT id::text, org_id::text, email, role, invited_by::text, coalesce(accepted_by::text, ''),
-		created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE org_id = $1 AND id::text < $2
-		ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
-	if err != nil {
-		return nil, "", err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Invitation, error) {
-		i := &Invitation{}
-		var role string
-		err := r.Scan(&i.ID, &i.OrgID, &i.Email, &role, &i.InvitedBy, &i.AcceptedBy, &i.CreatedAt, &i.ExpiresAt, &i.AcceptedAt, &i.RevokedAt)
-		i.Role = roles.Parse(role)
-		return i, err
+	var list []*Invitation
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id::text, org_id::text, email, role, invited_by::text, coalesce(accepted_by::text, ''),
+			created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE org_id = $1 AND id::text < $2
+			ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Invitation, error) {
+			i := &Invitation{}
+			var role string
+			err := r.Scan(&i.ID, &i.OrgID, &i.Email, &role, &i.InvitedBy, &i.AcceptedBy, &i.CreatedAt, &i.ExpiresAt, &i.AcceptedAt, &i.RevokedAt)
+			i.Role = roles.Parse(role)
+			return i, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, "", err
@@ -461,7 +479,7 @@ func (t *Tenancy) ListInvitations(ctx context.Context, orgID string, pageSize in
 
 // RevokeInvitation revokes a pending invitation of the organisation.
 func (t *Tenancy) RevokeInvitation(ctx context.Context, actor, orgID, id string) error {
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = now() WHERE id = $1 AND org_id = $2
 			AND revoked_at IS NULL AND accepted_at IS NULL`, id, orgID)
 		if err != nil {
@@ -488,7 +506,8 @@ func (t *Tenancy) Accept(ctx context.Context, userID, token string) (*Org, error
 	}
 	var orgID string
 	var role roles.Role
-	err = pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	// The token names the organisation: an explicit cross-organisation lookup.
+	err = postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
 		var id, email, r string
 		err := tx.QueryRow(ctx, `SELECT id::text, org_id::text, email, role FROM invitations WHERE token_hash = $1
 			AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() FOR UPDATE`, tokenHash(token)).Scan(&id, &orgID, &email, &r)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/postgres"
 )
 
 // Project groups an organisation's work; its allowed origins drive CORS for
@@ -32,7 +33,7 @@ func (t *Tenancy) CreateProject(ctx context.Context, actor, orgID, name, descrip
 		origins = []string{}
 	}
 	var p *Project
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects WHERE org_id = $1`, orgID).Scan(&n); err != nil {
 			return err
@@ -53,7 +54,12 @@ func (t *Tenancy) CreateProject(ctx context.Context, actor, orgID, name, descrip
 
 // GetProject returns a project of the organisation; another org's is not found.
 func (t *Tenancy) GetProject(ctx context.Context, orgID, id string) (*Project, error) {
-	p, err := scanProject(t.db.QueryRow(ctx, `SELECT `+projectCols+` FROM projects WHERE id = $1 AND org_id = $2`, id, orgID))
+	var p *Project
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanProject(tx.QueryRow(ctx, `SELECT `+projectCols+` FROM projects WHERE id = $1 AND org_id = $2`, id, orgID))
+		return err
+	})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -68,12 +74,16 @@ func (t *Tenancy) ListProjects(ctx context.Context, orgID string, pageSize int, 
 	} else if _, err := uuid.Parse(after); err != nil {
 		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
 	}
-	rows, err := t.db.Query(ctx, `SELECT `+projectCols+` FROM projects WHERE org_id = $1 AND id::text < $2
-		ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
-	if err != nil {
-		return nil, "", err
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Project, error) { return scanProject(r) })
+	var list []*Project
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+projectCols+` FROM projects WHERE org_id = $1 AND id::text < $2
+			ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Project, error) { return scanProject(r) })
+		return err
+	})
 	if err != nil {
 		return nil, "", err
 	}
@@ -95,7 +105,7 @@ type ProjectUpdate struct {
 // UpdateProject changes a project of the organisation.
 func (t *Tenancy) UpdateProject(ctx context.Context, actor, orgID, id string, u ProjectUpdate) (*Project, error) {
 	var p *Project
-	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		var origins any
 		switch {
 		case u.ClearOrigins:
@@ -117,7 +127,7 @@ func (t *Tenancy) UpdateProject(ctx context.Context, actor, orgID, id string, u 
 
 // DeleteProject removes a project of the organisation.
 func (t *Tenancy) DeleteProject(ctx context.Context, actor, orgID, id string) error {
-	return mapErr(pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+	return mapErr(postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM projects WHERE id = $1 AND org_id = $2`, id, orgID)
 		if err != nil {
 			return err
@@ -133,6 +143,9 @@ func (t *Tenancy) DeleteProject(ctx context.Context, actor, orgID, id string) er
 func (t *Tenancy) ProjectOrigins(ctx context.Context, id string) (string, []string, error) {
 	var org string
 	var origins []string
-	err := t.db.QueryRow(ctx, `SELECT org_id::text, allowed_origins FROM projects WHERE id = $1`, id).Scan(&org, &origins)
+	// The project id is what names the organisation here.
+	err := postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT org_id::text, allowed_origins FROM projects WHERE id = $1`, id).Scan(&org, &origins)
+	})
 	return org, origins, mapErr(err)
 }

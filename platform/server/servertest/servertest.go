@@ -62,6 +62,7 @@ func Config(t testing.TB, name, pkiDir string, migrations fs.FS) config.Service 
 		TenancyAddr:  "127.0.0.1:1",
 		IdentityAddr: "127.0.0.1:1",
 		DBMaxConns:   5,
+		DBRole:       "pythorix_app",
 	}
 }
 
