@@ -127,6 +127,12 @@ func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, e
 	return role, nil
 }
 
+// RoleOf returns a user's role in an organisation (cached), roles.None when
+// not a member; platform admins are not promoted here.
+func (c *Checker) RoleOf(ctx context.Context, userID, orgID string) (roles.Role, error) {
+	return c.role(ctx, userID, orgID)
+}
+
 // Forget drops cached roles: one member's, or (userID "") a whole organisation's.
 func (c *Checker) Forget(orgID, userID string) {
 	c.mu.Lock()

@@ -30,6 +30,7 @@ import (
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/redisconn"
+	"github.com/pythorix/pythorix/platform/roles"
 )
 
 // Options are what a service adds to the common server.
@@ -55,6 +56,8 @@ type Options struct {
 
 // Deps are the shared resources handed to a service's Register.
 type Deps struct {
+	// RoleOf answers a user's role in an organisation (nil without the default authorizer).
+	RoleOf func(ctx context.Context, userID, orgID string) (roles.Role, error)
 	// Dial connects to a peer service over mTLS, checking its SPIFFE ID.
 	Dial  func(service, addr string) (*grpc.ClientConn, error)
 	DB    *pgxpool.Pool
@@ -97,6 +100,13 @@ func (s *Server) Dial(service, addr string) (*grpc.ClientConn, error) {
 	}
 	s.peers = append(s.peers, conn)
 	return conn, nil
+}
+
+func (s *Server) roleOf(ctx context.Context, userID, orgID string) (roles.Role, error) {
+	if s.checker == nil {
+		return roles.None, errors.New("server: no membership checker")
+	}
+	return s.checker.RoleOf(ctx, userID, orgID)
 }
 
 // Checker is the membership checker, when the default authorizer is in use.
@@ -182,7 +192,7 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	if opts.Register != nil {
-		if err := opts.Register(s.grpc, Deps{Dial: s.Dial, DB: s.db, Redis: s.redis, RedisNamespace: cfg.RedisNamespace, Logger: log, TLS: s.tls}); err != nil {
+		if err := opts.Register(s.grpc, Deps{Dial: s.Dial, RoleOf: s.roleOf, DB: s.db, Redis: s.redis, RedisNamespace: cfg.RedisNamespace, Logger: log, TLS: s.tls}); err != nil {
 			return nil, fmt.Errorf("server: register: %w", err)
 		}
 	}

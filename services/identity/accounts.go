@@ -17,9 +17,11 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
+	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/envelope"
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/roles"
 	"github.com/pythorix/pythorix/platform/throttle"
 )
 
@@ -35,12 +37,28 @@ type Accounts struct {
 	mailer   *Mailer
 	revoker  *Revoker
 	projects Projects
+	roleOf   func(ctx context.Context, userID, orgID string) (roles.Role, error)
 	now      func() time.Time
 
 	loginLimit  *throttle.Backoff // failed passwords, per account
 	codeLimit   *throttle.Backoff // failed email codes and second factors, per account
 	ipLimit     *throttle.Backoff // every failure above, per client IP (a larger allowance)
 	resendLimit *throttle.Backoff // mails sent per address
+}
+
+// roleIn is the principal's role in the organisation (platform admins as Admin).
+func (a *Accounts) roleIn(ctx context.Context, p *identityv1.Principal, orgID string) (roles.Role, error) {
+	if a.roleOf == nil {
+		return roles.None, ErrUnavailable
+	}
+	r, err := a.roleOf(ctx, p.GetUserId(), orgID)
+	if err != nil {
+		return roles.None, ErrUnavailable
+	}
+	if r == roles.None && p.GetGlobalAdmin() {
+		r = roles.Admin
+	}
+	return r, nil
 }
 
 // Projects tells which organisation a project belongs to ("" when none).

@@ -24,6 +24,7 @@ import (
 	"github.com/pythorix/pythorix/platform/envelope"
 	"github.com/pythorix/pythorix/platform/mail"
 	"github.com/pythorix/pythorix/platform/revocation"
+	"github.com/pythorix/pythorix/platform/roles"
 	"github.com/pythorix/pythorix/platform/server"
 	"github.com/pythorix/pythorix/platform/throttle"
 )
@@ -71,6 +72,7 @@ func ServerOptions(base config.Service, cfg Config) (server.Options, error) {
 		Migrations: Migrations(),
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			a := newAccounts(cfg, deps, keys, kek, sender)
+			a.roleOf = deps.RoleOf
 			conn, err := deps.Dial("tenancy", base.TenancyAddr)
 			if err != nil {
 				return err
@@ -378,6 +380,15 @@ func (s *Service) CreateApiKey(ctx context.Context, r *identityv1.CreateApiKeyRe
 	if r.ExpireTime != nil {
 		t := r.GetExpireTime().AsTime()
 		exp = &t
+	}
+	role, err := s.accounts.roleIn(ctx, p, authn.OrgFrom(ctx))
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	for i, scope := range r.GetScopes() {
+		if !roles.Allows(role, scope) {
+			return nil, fieldStatus(fmt.Sprintf("scopes[%d]", i), "exceeds what your role ("+role.String()+") may do: "+scope)
+		}
 	}
 	k, full, err := s.accounts.CreateAPIKey(ctx, authn.OrgFrom(ctx), r.GetProjectId(), p.GetUserId(), r.GetName(), r.GetScopes(), exp)
 	if err != nil {

@@ -2928,10 +2928,13 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
 	"^[0-9]{6}$R\x04code\"B\n" +
 	"\x1dRegenerateBackupCodesResponse\x12!\n" +
-	"\fbackup_codes\x18\x01 \x03(\tR\vbackupCodes\"\xe6\x01\n" +
+	"\fbackup_codes\x18\x01 \x03(\tR\vbackupCodes\"\x9e\x04\n" +
 	"\x13CreateApiKeyRequest\x12\x1d\n" +
-	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12G\n" +
-	"\x06scopes\x18\x02 \x03(\tB/\xbaH,\x92\x01)\b\x01\x10 \x18\x01\"!r\x1f2\x1d^[a-z_]+\\.(read|write|admin)$R\x06scopes\x12;\n" +
+	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12\xfe\x02\n" +
+	"\x06scopes\x18\x02 \x03(\tB\xe5\x02\xbaH\xe1\x02\x92\x01\xdd\x02\b\x01\x10 \x18\x01\"\xd4\x02r\xd1\x02R\torgs.readR\n" +
+	"orgs.writeR\vorgs.deleteR\fmembers.readR\rmembers.writeR\x10invitations.readR\x11invitations.writeR\rprojects.readR\x0eprojects.writeR\vassets.readR\fassets.writeR\vgrants.readR\fgrants.writeR\n" +
+	"scans.readR\vscans.writeR\rfindings.readR\freports.readR\n" +
+	"audit.readR\faudit.exportR\x11integrations.readR\x12integrations.writeR\rapi_keys.readR\x0eapi_keys.writeR\x06scopes\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12*\n" +
 	"\n" +
