@@ -3,6 +3,13 @@ package e2e_test
 import (
 	"context"
 	"testing"
+	"time"
+
+	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
+	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
+	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
+	"github.com/pythorix/pythorix/platform/authz"
+	"github.com/pythorix/pythorix/platform/server/servertest"
 )
 
 // BenchmarkGatewayAuthenticateJWT is the per-request cost of authenticating
@@ -41,6 +48,52 @@ func BenchmarkGatewayAuthenticateAPIKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.Gateway.Authenticate(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// authzBench prepares a member's principal and the authorizer services use.
+func authzBench(b *testing.B) (*authz.Checker, *identityv1.Principal, string, *optionsv1.Access) {
+	s := StartSuite(b)
+	s.signup(b, "bench@example.com", goodPassword)
+	tok, _ := s.login(b, "bench@example.com", goodPassword)
+	_, out := s.req(b, "POST", "/v1/orgs", map[string]any{"name": "Bench"}, tok, "")
+	org := out["org"].(map[string]any)["id"].(string)
+	p, err := s.Gateway.Authenticate(context.Background(), tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn := servertest.Dial(b, s.PKI, "gateway", "tenancy", s.gatewayEnv["PYTHORIX_TENANCY_ADDR"])
+	checker := authz.NewChecker(authz.TenancyResolver{Client: tenancyv1.NewTenancyServiceClient(conn)}, time.Minute)
+	return checker, p, org, &optionsv1.Access{Kind: &optionsv1.Access_Permission{Permission: "assets.read"}, OrgScoped: true}
+}
+
+// BenchmarkAuthorizeWarm is the authorization check of one call when the
+// member's role is cached: no network round trip.
+func BenchmarkAuthorizeWarm(b *testing.B) {
+	checker, p, org, rule := authzBench(b)
+	ctx := context.Background()
+	if err := checker.Check(ctx, p, org, rule); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := checker.Check(ctx, p, org, rule); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAuthorizeAfterRoleChange is the first check after a membership
+// change evicted the cached role: one mTLS call to tenancy and a Postgres read.
+func BenchmarkAuthorizeAfterRoleChange(b *testing.B) {
+	checker, p, org, rule := authzBench(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		checker.Forget(org, p.GetUserId())
+		if err := checker.Check(ctx, p, org, rule); err != nil {
 			b.Fatal(err)
 		}
 	}
