@@ -40,6 +40,9 @@ type Suite struct {
 	Identity identity.Config
 	// Gateway is the primary gateway (for benchmarks of its internals).
 	Gateway *gateway.Gateway
+	// stop and restart take a service down and bring it back on its address.
+	stop    map[string]func()
+	restart map[string]func(t testing.TB)
 	// gatewayEnv starts further gateway replicas on the same services.
 	gatewayEnv map[string]string
 	roots      *x509.CertPool
@@ -62,7 +65,7 @@ func randomKey() string {
 func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 	t.Helper()
 	dir := servertest.PKI(t)
-	s := &Suite{PKI: dir, Mail: startMailbox(t, dir)}
+	s := &Suite{PKI: dir, Mail: startMailbox(t, dir), stop: map[string]func(){}, restart: map[string]func(testing.TB){}}
 	gwLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +112,29 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		cfg.RedisNamespace = ns
 		cfg.TenancyAddr = listeners["tenancy"].Addr().String()
 		cfg.IdentityAddr = listeners["identity"].Addr().String()
+		cfg.AuditAddr = listeners["audit"].Addr().String()
 		opts, err := options(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		opts.Listener = listeners[name]
-		servertest.Start(t, cfg, opts)
+		_, stop := servertest.StartStoppable(t, cfg, opts)
+		s.stop[name] = stop
+		suiteT := t // a restarted service lives as long as the suite, not the caller's subtest
+		s.restart[name] = func(t testing.TB) {
+			t.Helper()
+			opts, err := options(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lis, err := net.Listen("tcp", listeners[name].Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Listener = lis
+			_, stop := servertest.StartStoppable(suiteT, cfg, opts)
+			s.stop[name] = stop
+		}
 	}
 	s.Gateway = s.startGateway(t, gwLis)
 	pem, err := os.ReadFile(pki.CAPath(dir))

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
 	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
 	"github.com/pythorix/pythorix/platform/access"
@@ -50,6 +51,9 @@ type Options struct {
 	Background []func(ctx context.Context) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// LocalAudit, set by the audit service itself, receives its own outbox
+	// without a network hop; other services relay to cfg.AuditAddr.
+	LocalAudit outbox.Appender
 	// Listener overrides listening on cfg.GRPCAddr (tests pass 127.0.0.1:0).
 	Listener net.Listener
 }
@@ -205,6 +209,21 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	if len(s.rules) == 0 && opts.Register != nil {
 		return nil, errNoRules
 	}
+
+	// Every service relays its audit outbox to the audit service.
+	appender := opts.LocalAudit
+	if appender == nil {
+		conn, err := s.Dial("audit", cfg.AuditAddr)
+		if err != nil {
+			return nil, err
+		}
+		client := auditv1.NewAuditServiceClient(conn)
+		appender = func(ctx context.Context, in *auditv1.AppendEventsRequest) (*auditv1.AppendEventsResponse, error) {
+			return client.AppendEvents(ctx, in)
+		}
+	}
+	relay := outbox.NewRelay(s.db, appender, log)
+	s.background = append(s.background, relay.Run)
 
 	s.lis = opts.Listener
 	if s.lis == nil {

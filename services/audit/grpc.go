@@ -31,10 +31,16 @@ var _ auditv1.AuditServiceServer = (*Service)(nil)
 
 // Options wire audit into the shared server.
 func Options(config.Service) (server.Options, error) {
+	svc := &Service{}
 	return server.Options{
 		Migrations: Migrations(),
+		// Audit's own outbox goes straight into its store.
+		LocalAudit: func(ctx context.Context, in *auditv1.AppendEventsRequest) (*auditv1.AppendEventsResponse, error) {
+			return svc.AppendEvents(ctx, in)
+		},
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
-			auditv1.RegisterAuditServiceServer(reg, &Service{store: NewStore(deps.DB), log: deps.Logger})
+			svc.store, svc.log = NewStore(deps.DB), deps.Logger
+			auditv1.RegisterAuditServiceServer(reg, svc)
 			return nil
 		},
 	}, nil

@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +63,7 @@ func Config(t testing.TB, name, pkiDir string, migrations fs.FS) config.Service 
 		// Nothing listens here unless a test sets real peers.
 		TenancyAddr:  "127.0.0.1:1",
 		IdentityAddr: "127.0.0.1:1",
+		AuditAddr:    "127.0.0.1:1",
 		DBMaxConns:   5,
 		DBRole:       "pythorix_app",
 	}
@@ -78,6 +81,14 @@ func Namespace(t testing.TB) string {
 // Start builds and runs a service until the test ends.
 func Start(t testing.TB, cfg config.Service, opts server.Options) *server.Server {
 	t.Helper()
+	srv, _ := StartStoppable(t, cfg, opts)
+	return srv
+}
+
+// StartStoppable is Start with a stop function (idempotent) for tests that
+// take a service down and bring it back.
+func StartStoppable(t testing.TB, cfg config.Service, opts server.Options) (*server.Server, func()) {
+	t.Helper()
 	if opts.Listener == nil {
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -86,7 +97,12 @@ func Start(t testing.TB, cfg config.Service, opts server.Options) *server.Server
 		opts.Listener = lis
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+		// PYTHORIX_TEST_LOG=1 shows the services' logs while debugging a test.
+		var w io.Writer = io.Discard
+		if os.Getenv("PYTHORIX_TEST_LOG") != "" {
+			w = os.Stderr
+		}
+		opts.Logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})).With("service", cfg.Name)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, opts)
@@ -96,18 +112,22 @@ func Start(t testing.TB, cfg config.Service, opts server.Options) *server.Server
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("servertest: %s stopped with %v", cfg.Name, err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("servertest: %s stopped with %v", cfg.Name, err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("servertest: %s did not stop", cfg.Name)
 			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("servertest: %s did not stop", cfg.Name)
-		}
-	})
-	return srv
+		})
+	}
+	t.Cleanup(stop)
+	return srv, stop
 }
 
 // Dial connects to service `target` at addr as service `as`, with as's
