@@ -109,6 +109,21 @@ func TestAuditTrailOverREST(t *testing.T) {
 		if v["headHash"] != res.Head {
 			t.Fatalf("export head %s, service head %v", res.Head, v["headHash"])
 		}
+		// The signed checkpoint and its public key prove the whole export.
+		code, cp := s.req(t, "GET", "/v1/audit/checkpoint", nil, owner, org)
+		if code != 200 || cp["verifierKey"] != s.AuditVerifier {
+			t.Fatalf("checkpoint: %d %v", code, cp)
+		}
+		if res, err := audit.VerifyExportAgainst(body, []byte(cp["note"].(string)), cp["verifierKey"].(string)); err != nil {
+			t.Fatalf("export against checkpoint: %+v %v", res, err)
+		}
+		code, proof := s.req(t, "GET", "/v1/audit/events/2/proof", nil, owner, org)
+		if code != 200 || proof["rootHash"] != cp["rootHash"] || len(proof["hashes"].([]any)) == 0 {
+			t.Fatalf("inclusion proof: %d %v (checkpoint root %v)", code, proof, cp["rootHash"])
+		}
+		if code, _ := s.req(t, "GET", "/v1/audit/events/100000/proof", nil, owner, org); code != 404 {
+			t.Fatalf("proof beyond the head: %d", code)
+		}
 		// A single changed byte is caught offline.
 		tampered := bytes.Replace(body, []byte("during-outage-3"), []byte("during-outage-X"), 1)
 		if !bytes.Equal(tampered, body) {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/mail"
 	"github.com/pythorix/pythorix/platform/pgtest"
@@ -38,6 +40,8 @@ type Suite struct {
 	Client   *http.Client
 	Mail     *Mailbox
 	Identity identity.Config
+	// AuditKey signs audit checkpoints; AuditVerifier checks them.
+	AuditKey, AuditVerifier string
 	// Gateway is the primary gateway (for benchmarks of its internals).
 	Gateway *gateway.Gateway
 	// stop and restart take a service down and bring it back on its address.
@@ -66,6 +70,10 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 	t.Helper()
 	dir := servertest.PKI(t)
 	s := &Suite{PKI: dir, Mail: startMailbox(t, dir), stop: map[string]func(){}, restart: map[string]func(testing.TB){}}
+	var err error
+	if s.AuditKey, s.AuditVerifier, err = note.GenerateKey(rand.Reader, "pythorix-audit-test"); err != nil {
+		t.Fatal(err)
+	}
 	gwLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +99,8 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns}
 	services := map[string]func(config.Service) (server.Options, error){
 		"identity": func(c config.Service) (server.Options, error) { return identity.ServerOptions(c, s.Identity) },
-		"tenancy":  tenancy.Options, "scanning": scanning.Options, "audit": audit.Options, "integrations": integrations.Options,
+		"tenancy":  tenancy.Options, "scanning": scanning.Options, "integrations": integrations.Options,
+		"audit": func(config.Service) (server.Options, error) { return audit.ServerOptions(secret.New(s.AuditKey)) },
 	}
 	// Listen first, so that services calling each other know the addresses.
 	listeners := map[string]net.Listener{}

@@ -20,6 +20,7 @@ go build -o "$bin/" ./platform/cmd/pythorix-certs ./platform/cmd/pythorix-devdb 
   github.com/pythorix/pythorix/services/tenancy/cmd/pythorix-tenancy \
   github.com/pythorix/pythorix/services/scanning/cmd/pythorix-scanning \
   github.com/pythorix/pythorix/services/audit/cmd/pythorix-audit \
+  github.com/pythorix/pythorix/services/audit/cmd/pythorix-audit-verify \
   github.com/pythorix/pythorix/services/integrations/cmd/pythorix-integrations \
   github.com/pythorix/pythorix/services/gateway/cmd/pythorix-gateway
 
@@ -36,6 +37,11 @@ if [ ! -f "$secrets" ]; then
     echo "PYTHORIX_JWT_KEYS=dev1:$(key)"
     echo "PYTHORIX_KEK=dev1:$(key)"
     echo "PYTHORIX_IDENTITY_PEPPER=$(key)"
+    "$bin/pythorix-audit-verify" -keygen pythorix-audit-dev | {
+      read -r skey; read -r vkey
+      echo "PYTHORIX_AUDIT_SIGNING_KEY=$skey"
+      echo "# verifier key for checkpoints: $vkey"
+    }
   } >"$secrets"
   umask 022
 fi

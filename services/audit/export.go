@@ -18,6 +18,7 @@ type ExportResult struct {
 	LastSeq   int64
 	BrokenSeq int64
 	Reason    string
+	hashes    [][]byte // every entry's hash, in order (for the Merkle tree)
 }
 
 // VerifyExport recomputes every hash of a JSON Lines export, offline, with
@@ -63,6 +64,7 @@ func VerifyExport(r io.Reader) (*ExportResult, error) {
 			return res.broken(l.Seq, "content does not match its hash"), nil
 		}
 		prev, res.LastSeq, res.Head = h, l.Seq, l.Hash
+		res.hashes = append(res.hashes, h)
 		res.Count++
 		expect++
 	}
@@ -73,3 +75,6 @@ func (r *ExportResult) broken(seq int64, reason string) *ExportResult {
 	r.BrokenSeq, r.Reason = seq, reason
 	return r
 }
+
+// VerifyExportBytes is VerifyExport over a byte slice.
+func VerifyExportBytes(b []byte) (*ExportResult, error) { return VerifyExport(bytes.NewReader(b)) }

@@ -2,10 +2,17 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
@@ -17,21 +24,42 @@ import (
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/config"
+	"github.com/pythorix/pythorix/platform/secret"
 	"github.com/pythorix/pythorix/platform/server"
 )
 
 // Service implements auditv1.AuditServiceServer.
 type Service struct {
 	auditv1.UnimplementedAuditServiceServer
-	store *Store
-	log   *slog.Logger
+	store       *Store
+	log         *slog.Logger
+	signer      note.Signer
+	verifierKey string
 }
 
 var _ auditv1.AuditServiceServer = (*Service)(nil)
 
-// Options wire audit into the shared server.
+// Options wire audit into the shared server; PYTHORIX_AUDIT_SIGNING_KEY is
+// the note signer key (`pythorix-audit-verify -keygen NAME` makes one).
 func Options(config.Service) (server.Options, error) {
-	svc := &Service{}
+	key := os.Getenv("PYTHORIX_AUDIT_SIGNING_KEY")
+	if key == "" {
+		return server.Options{}, errors.New("audit config: PYTHORIX_AUDIT_SIGNING_KEY is required (make run generates one)")
+	}
+	return ServerOptions(secret.New(key))
+}
+
+// ServerOptions wire audit with an explicit signing key (tests).
+func ServerOptions(signingKey secret.String) (server.Options, error) {
+	signer, err := note.NewSigner(signingKey.Reveal())
+	if err != nil {
+		return server.Options{}, errors.New("audit config: PYTHORIX_AUDIT_SIGNING_KEY is not a note signer key")
+	}
+	verifier, err := verifierOf(signingKey.Reveal())
+	if err != nil {
+		return server.Options{}, err
+	}
+	svc := &Service{signer: signer, verifierKey: verifier}
 	return server.Options{
 		Migrations: Migrations(),
 		// Audit's own outbox goes straight into its store.
@@ -188,4 +216,48 @@ func (s *Service) ExportEvents(r *auditv1.ExportEventsRequest, stream grpc.Serve
 			return nil
 		}
 	}
+}
+
+// verifierOf derives the public verifier key from a note signer key
+// ("PRIVATE+KEY+<name>+<hash>+<key>").
+func verifierOf(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", errors.New("audit config: PYTHORIX_AUDIT_SIGNING_KEY is not a note signer key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", errors.New("audit config: PYTHORIX_AUDIT_SIGNING_KEY is not an Ed25519 note key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+// GetCheckpoint implements the RPC: the active organisation's signed tree head.
+func (s *Service) GetCheckpoint(ctx context.Context, _ *auditv1.GetCheckpointRequest) (*auditv1.GetCheckpointResponse, error) {
+	org := authn.OrgFrom(ctx)
+	cp, err := s.store.Checkpoint(ctx, org, ChainOf(org), s.signer)
+	if err != nil {
+		return nil, s.internal(ctx, err)
+	}
+	return &auditv1.GetCheckpointResponse{Note: cp.Note, Size: cp.Size, RootHash: hex.EncodeToString(cp.Root[:]),
+		KeyName: s.signer.Name(), VerifierKey: s.verifierKey, CreateTime: timestamppb.Now()}, nil
+}
+
+// GetInclusionProof implements the RPC.
+func (s *Service) GetInclusionProof(ctx context.Context, r *auditv1.GetInclusionProofRequest) (*auditv1.GetInclusionProofResponse, error) {
+	org := authn.OrgFrom(ctx)
+	p, err := s.store.Prove(ctx, org, ChainOf(org), r.GetSeq(), r.GetTreeSize())
+	if errors.Is(err, ErrOutOfRange) {
+		return nil, status.Error(codes.NotFound, "no such entry in this chain")
+	}
+	if err != nil {
+		return nil, s.internal(ctx, err)
+	}
+	out := &auditv1.GetInclusionProofResponse{Seq: p.Seq, LeafIndex: p.Seq - 1, TreeSize: p.TreeSize,
+		LeafHash: hex.EncodeToString(p.Leaf[:]), RootHash: hex.EncodeToString(p.Root[:])}
+	for _, h := range p.Hashes {
+		out.Hashes = append(out.Hashes, hex.EncodeToString(h[:]))
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/tlog"
 
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	"github.com/pythorix/pythorix/platform/postgres"
@@ -94,6 +95,8 @@ func (s *Store) Append(ctx context.Context, inputs []*auditv1.EventInput) (appen
 		var cols [18][]any
 		for _, c := range chains {
 			h := heads[c]
+			pending := map[int64]tlog.Hash{}
+			reader := hashReader(ctx, tx, c, pending)
 			for _, e := range byChain[c] {
 				if existing[e.ID] {
 					duplicates++
@@ -103,6 +106,9 @@ func (s *Store) Append(ctx context.Context, inputs []*auditv1.EventInput) (appen
 				e.Seq, e.PrevHash = h.size, h.hash
 				e.Hash = ComputeHash(h.hash, e)
 				h.hash = e.Hash
+				if err := addToTree(reader, pending, e.Seq, e.Hash); err != nil {
+					return err
+				}
 				var org any
 				if e.OrgID != "" {
 					org = e.OrgID
@@ -113,6 +119,9 @@ func (s *Store) Append(ctx context.Context, inputs []*auditv1.EventInput) (appen
 				}
 			}
 			if _, err := tx.Exec(ctx, `UPDATE chains SET size = $2, head = $3 WHERE chain = $1`, c, h.size, h.hash); err != nil {
+				return err
+			}
+			if err := storeTreeHashes(ctx, tx, c, pending); err != nil {
 				return err
 			}
 		}
