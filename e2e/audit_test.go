@@ -67,14 +67,23 @@ func TestAuditTrailOverREST(t *testing.T) {
 
 	t.Run("an audit outage delays events and loses none, and none is stored twice", func(t *testing.T) {
 		before := len(s.waitForActions(t, owner, org, 3))
-		s.stop["audit"]()
-		const burst = 25
-		for i := range burst {
-			if code, out := s.req(t, "POST", "/v1/projects", map[string]any{"name": fmt.Sprintf("during-outage-%d", i)}, owner, org); code != 200 {
-				t.Fatalf("project %d during the outage: %d %v", i, code, out)
+		const burst = 40
+		done := make(chan struct{})
+		started := make(chan struct{}, burst)
+		go func() {
+			defer close(done)
+			for i := range burst {
+				if code, out := s.req(t, "POST", "/v1/projects", map[string]any{"name": fmt.Sprintf("burst-%d", i)}, owner, org); code != 200 {
+					t.Errorf("project %d: %d %v", i, code, out)
+				}
+				started <- struct{}{}
 			}
+		}()
+		for range 5 {
+			<-started
 		}
-		time.Sleep(500 * time.Millisecond) // the relays meet a closed port and back off
+		s.stop["audit"]() // killed mid-burst: in-flight relay batches fail and stay in the outboxes
+		<-done
 		s.restart["audit"](t)
 		actions := s.waitForActions(t, owner, org, before+burst)
 		time.Sleep(time.Second) // any redelivery would land by now

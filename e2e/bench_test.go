@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,4 +98,52 @@ func BenchmarkAuthorizeAfterRoleChange(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRelayLag drives privileged actions (organisation renames) through the
+// gateway and reports how long their audit events took to reach the chain:
+// append time minus event time, from the events themselves.
+func BenchmarkRelayLag(b *testing.B) {
+	s := StartSuite(b)
+	s.signup(b, "lag@example.com", goodPassword)
+	tok, _ := s.login(b, "lag@example.com", goodPassword)
+	_, out := s.req(b, "POST", "/v1/orgs", map[string]any{"name": "Lag"}, tok, "")
+	org := out["org"].(map[string]any)["id"].(string)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if code, _ := s.req(b, "PATCH", "/v1/orgs/"+org, map[string]any{"name": "renamed"}, tok, ""); code != 200 {
+				b.Error(code)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	var lags []time.Duration
+	deadline := time.Now().Add(30 * time.Second)
+	for len(lags) < b.N+1 && time.Now().Before(deadline) {
+		lags = lags[:0]
+		page := ""
+		for {
+			_, out := s.req(b, "GET", "/v1/audit/events?pageSize=100&pageToken="+page, nil, tok, org)
+			events, _ := out["events"].([]any)
+			for _, e := range events {
+				m := e.(map[string]any)
+				at, _ := time.Parse(time.RFC3339Nano, m["time"].(string))
+				ap, _ := time.Parse(time.RFC3339Nano, m["appendTime"].(string))
+				lags = append(lags, ap.Sub(at))
+			}
+			next, _ := out["nextPageToken"].(string)
+			if next == "" {
+				break
+			}
+			page = next
+		}
+	}
+	if len(lags) < b.N+1 {
+		b.Fatalf("only %d of %d events arrived", len(lags), b.N+1)
+	}
+	slices.Sort(lags)
+	b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "p50-lag-ms")
+	b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "p99-lag-ms")
 }

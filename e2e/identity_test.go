@@ -122,6 +122,20 @@ func TestIdentityOverREST(t *testing.T) {
 		}
 	})
 
+	t.Run("revocations survive restarts", func(t *testing.T) {
+		s.signup(t, "rory@example.com", goodPassword)
+		tok, _ := s.login(t, "rory@example.com", goodPassword)
+		if code, _ := s.post(t, "/v1/auth/logout", map[string]any{}, tok); code != 200 {
+			t.Fatal(code)
+		}
+		s.stop["identity"]()
+		s.restart["identity"](t)
+		fresh := s.Replica(t) // a gateway with an empty cache asks identity again
+		if code, _, _ := s.call(t, nil, "GET", fresh+"/v1/me", nil, tok); code != 401 {
+			t.Fatalf("revoked session after restarts: %d", code)
+		}
+	})
+
 	t.Run("forged and malformed credentials", func(t *testing.T) {
 		s.signup(t, "frank@example.com", goodPassword)
 		tok, _ := s.login(t, "frank@example.com", goodPassword)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -66,6 +67,22 @@ func ServerOptions(signingKey secret.String) (server.Options, error) {
 		LocalAudit: func(ctx context.Context, in *auditv1.AppendEventsRequest) (*auditv1.AppendEventsResponse, error) {
 			return svc.AppendEvents(ctx, in)
 		},
+		Background: []func(context.Context) error{func(ctx context.Context) error {
+			t := time.NewTicker(checkpointInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+				if n, err := svc.store.SignHeads(ctx, svc.signer); err != nil && ctx.Err() == nil {
+					svc.log.ErrorContext(ctx, "signing chain heads failed", "error", err)
+				} else if n > 0 {
+					svc.log.InfoContext(ctx, "signed chain heads", "chains", n)
+				}
+			}
+		}},
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			svc.store, svc.log = NewStore(deps.DB), deps.Logger
 			auditv1.RegisterAuditServiceServer(reg, svc)
@@ -217,6 +234,9 @@ func (s *Service) ExportEvents(r *auditv1.ExportEventsRequest, stream grpc.Serve
 		}
 	}
 }
+
+// checkpointInterval is how often new chain heads are signed.
+const checkpointInterval = time.Minute
 
 // verifierOf derives the public verifier key from a note signer key
 // ("PRIVATE+KEY+<name>+<hash>+<key>").

@@ -258,3 +258,27 @@ func VerifyExportAgainst(export []byte, checkpoint []byte, verifierKey string) (
 	}
 	return res, nil
 }
+
+// SignHeads signs every chain whose current head has no checkpoint yet, so
+// tree heads are fixed by signature on a schedule, not only when asked.
+func (s *Store) SignHeads(ctx context.Context, signer note.Signer) (int, error) {
+	var chains []string
+	err := postgres.InOrg(ctx, s.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT c.chain FROM chains c WHERE NOT EXISTS
+			(SELECT 1 FROM checkpoints k WHERE k.chain = c.chain AND k.size = c.size)`)
+		if err != nil {
+			return err
+		}
+		chains, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range chains {
+		if _, err := s.Checkpoint(ctx, postgres.AllOrgs, c, signer); err != nil {
+			return 0, err
+		}
+	}
+	return len(chains), nil
+}

@@ -81,3 +81,24 @@ func TestCheckpointsAndInclusionProofs(t *testing.T) {
 		t.Fatalf("checkpoint text: %q", cp.Note)
 	}
 }
+
+func TestSignHeads(t *testing.T) {
+	t.Parallel()
+	s, _ := testStore(t)
+	ctx := context.Background()
+	a, b := uuid.NewString(), uuid.NewString()
+	appendN(t, s, a, 3)
+	appendN(t, s, b, 2)
+	skey, _, _ := note.GenerateKey(rand.Reader, "k")
+	signer, _ := note.NewSigner(skey)
+	if n, err := s.SignHeads(ctx, signer); err != nil || n != 2 {
+		t.Fatalf("first pass signed %d (%v), want 2", n, err)
+	}
+	if n, _ := s.SignHeads(ctx, signer); n != 0 {
+		t.Fatalf("unchanged heads signed again: %d", n)
+	}
+	appendN(t, s, a, 1)
+	if n, _ := s.SignHeads(ctx, signer); n != 1 {
+		t.Fatalf("after one chain grew: %d", n)
+	}
+}
