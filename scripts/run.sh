@@ -28,22 +28,21 @@ go build -o "$bin/" ./platform/cmd/pythorix-certs ./platform/cmd/pythorix-devdb 
 declare -A dburl
 while IFS='=' read -r svc url; do dburl[$svc]=$url; done < <("$bin/pythorix-devdb")
 
-# Development secrets, made once and kept with the rest of .data/ (mode 600).
+# Development secrets, made once each and kept with the rest of .data/ (mode 600).
 secrets=$data/secrets.env
-if [ ! -f "$secrets" ]; then
-  key() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
-  umask 077
-  {
-    echo "PYTHORIX_JWT_KEYS=dev1:$(key)"
-    echo "PYTHORIX_KEK=dev1:$(key)"
-    echo "PYTHORIX_IDENTITY_PEPPER=$(key)"
-    "$bin/pythorix-audit-verify" -keygen pythorix-audit-dev | {
-      read -r skey; read -r vkey
-      echo "PYTHORIX_AUDIT_SIGNING_KEY=$skey"
-      echo "# verifier key for checkpoints: $vkey"
-    }
-  } >"$secrets"
-  umask 022
+key() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
+(umask 077 && touch "$secrets")
+has() { grep -q "^$1=" "$secrets"; }
+has PYTHORIX_JWT_KEYS || echo "PYTHORIX_JWT_KEYS=dev1:$(key)" >>"$secrets"
+has PYTHORIX_KEK || echo "PYTHORIX_KEK=dev1:$(key)" >>"$secrets"
+has PYTHORIX_IDENTITY_PEPPER || echo "PYTHORIX_IDENTITY_PEPPER=$(key)" >>"$secrets"
+if ! has PYTHORIX_AUDIT_SIGNING_KEY; then
+  "$bin/pythorix-audit-verify" -keygen pythorix-audit-dev | {
+    read -r skey
+    read -r vkey
+    echo "PYTHORIX_AUDIT_SIGNING_KEY=$skey"
+    echo "# audit checkpoint verifier key: $vkey"
+  } >>"$secrets"
 fi
 set -a
 # shellcheck disable=SC1090
@@ -54,13 +53,13 @@ pids=()
 stopping=
 stop() {
   stopping=1
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   echo "run: stopping" >&2
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   echo "run: stopped (PostgreSQL and Redis keep running: scripts/devenv.sh down stops them)" >&2
 }
-trap stop INT TERM EXIT
+trap stop INT TERM HUP EXIT
 
 for svc in identity tenancy scanning audit integrations; do
   DATABASE_URL=${dburl[$svc]} "$bin/pythorix-$svc" >>"$data/log/$svc.log" 2>&1 &
