@@ -17,6 +17,7 @@ import (
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
 	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
+	"github.com/pythorix/pythorix/platform/revocation"
 	"github.com/pythorix/pythorix/platform/roles"
 )
 
@@ -172,36 +173,13 @@ func Publish(ctx context.Context, rdb *redis.Client, namespace, orgID, userID st
 // Watch applies announced changes to the cache until ctx ends; when the
 // subscription restarts the whole cache is dropped (changes may have been missed).
 func (c *Checker) Watch(ctx context.Context, rdb *redis.Client, namespace string, log *slog.Logger) {
-	for ctx.Err() == nil {
-		ps := rdb.Subscribe(ctx, Channel(namespace))
-		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-		for {
-			msg, err := ps.Receive(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.WarnContext(ctx, "membership subscription interrupted", "error", err)
-				}
-				c.reset()
-				break
-			}
-			switch m := msg.(type) {
-			case *redis.Subscription:
-				c.reset()
-			case *redis.Message:
-				org, user, _ := strings.Cut(m.Payload, ":")
-				if user == "*" {
-					user = ""
-				}
-				c.Forget(org, user)
-			}
+	revocation.Listen(ctx, rdb, Channel(namespace), log, func(payload string) {
+		org, user, _ := strings.Cut(payload, ":")
+		if user == "*" {
+			user = ""
 		}
-		stop()
-		_ = ps.Close()
-		select {
-		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+		c.Forget(org, user)
+	}, c.reset)
 }
 
 // TenancyResolver asks the tenancy service over mTLS.

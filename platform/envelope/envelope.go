@@ -98,12 +98,16 @@ func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 4+len(k.current)+len(wrapped)+len(body))
-	out = append(out, version, byte(len(k.current)))
-	out = append(out, k.current...)
+	return assemble(k.current, wrapped, body), nil
+}
+
+func assemble(kid string, wrapped, body []byte) []byte {
+	out := make([]byte, 0, 4+len(kid)+len(wrapped)+len(body))
+	out = append(out, version, byte(len(kid)))
+	out = append(out, kid...)
 	out = binary.BigEndian.AppendUint16(out, uint16(len(wrapped)))
 	out = append(out, wrapped...)
-	return append(out, body...), nil
+	return append(out, body...)
 }
 
 // Open decrypts what Seal produced with the same aad.
@@ -155,11 +159,7 @@ func (k *Keyring) Rewrap(blob, aad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []byte{version, byte(len(k.current))}
-	out = append(out, k.current...)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(rewrapped)))
-	out = append(out, rewrapped...)
-	return append(out, body...), nil
+	return assemble(k.current, rewrapped, body), nil
 }
 
 // KeyID reports which KEK wrapped a ciphertext.

@@ -48,15 +48,25 @@ func (p *Publisher) Publish(ctx context.Context, kind string, ids ...string) {
 // whenever the subscription (re)starts, because announcements made while it
 // was down are lost: the subscriber must then forget everything it cached.
 func Subscribe(ctx context.Context, rdb *redis.Client, namespace string, log *slog.Logger, onRevoke func(kind, id string), onReset func()) {
+	Listen(ctx, rdb, Channel(namespace), log, func(payload string) {
+		if kind, id, ok := strings.Cut(payload, ":"); ok {
+			onRevoke(kind, id)
+		}
+	}, onReset)
+}
+
+// Listen delivers a channel's messages until ctx ends, resubscribing after
+// failures; onReset runs on every (re)subscription and interruption.
+func Listen(ctx context.Context, rdb *redis.Client, channel string, log *slog.Logger, onMessage func(payload string), onReset func()) {
 	for ctx.Err() == nil {
-		ps := rdb.Subscribe(ctx, Channel(namespace))
+		ps := rdb.Subscribe(ctx, channel)
 		// A blocked Receive does not notice ctx; closing the subscription does.
 		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		for {
 			msg, err := ps.Receive(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
-					log.WarnContext(ctx, "revocation subscription interrupted", "error", err)
+					log.WarnContext(ctx, "subscription interrupted", "channel", channel, "error", err)
 					onReset()
 				}
 				break
@@ -67,10 +77,7 @@ func Subscribe(ctx context.Context, rdb *redis.Client, namespace string, log *sl
 					onReset()
 				}
 			case *redis.Message:
-				kind, id, ok := strings.Cut(m.Payload, ":")
-				if ok {
-					onRevoke(kind, id)
-				}
+				onMessage(m.Payload)
 			}
 		}
 		stop()

@@ -122,3 +122,16 @@ func lowerCamel(s string) string {
 	}
 	return b.String()
 }
+
+// FieldError is the InvalidArgument status naming one bad field (by its JSON
+// name) with a google.rpc.BadRequest detail, as validation failures are.
+func FieldError(field, reason string) error {
+	msg := "invalid request: " + field + ": " + reason
+	st, err := status.New(codes.InvalidArgument, msg).WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: reason}},
+	})
+	if err != nil {
+		return status.Error(codes.InvalidArgument, msg)
+	}
+	return st.Err()
+}

@@ -3,16 +3,12 @@ package audit
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/pythorix/pythorix/platform/postgres"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
 // Migrations are audit's schema migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // fixed at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return postgres.Sub(migrations, "migrations") }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -184,15 +183,7 @@ func (s *Service) toStatus(ctx context.Context, err error) error {
 	return status.Error(codes.Internal, "internal error")
 }
 
-func fieldStatus(field, reason string) error {
-	st, err := status.New(codes.InvalidArgument, "invalid request: "+field+": "+reason).WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: reason}},
-	})
-	if err != nil {
-		return status.Error(codes.InvalidArgument, "invalid request: "+field+": "+reason)
-	}
-	return st.Err()
-}
+func fieldStatus(field, reason string) error { return server.FieldError(field, reason) }
 
 func user(ctx context.Context) *identityv1.Principal {
 	p := authn.PrincipalFrom(ctx)

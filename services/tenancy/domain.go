@@ -158,13 +158,12 @@ func (t *Tenancy) CreateOrg(ctx context.Context, userID, name string) (*Org, err
 // ListOrgs lists the user's organisations with their role.
 func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, after string) ([]*Org, string, error) {
 	pageSize = clampPage(pageSize)
-	if after == "" {
-		after = maxUUID
-	} else if _, err := uuid.Parse(after); err != nil {
-		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
+	after, err := pageAfter(after)
+	if err != nil {
+		return nil, "", err
 	}
 	var orgs []*Org
-	err := postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+	err = postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT o.id::text, o.name, o.created_at, o.updated_at, m.role, m.created_at FROM memberships m
 			JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 AND o.id::text < $2 ORDER BY o.id DESC LIMIT $3`, userID, after, pageSize+1)
 		if err != nil {
@@ -191,6 +190,18 @@ func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, aft
 }
 
 const maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+// pageAfter turns a page token (the last id of the previous page) into the
+// keyset bound of the next page.
+func pageAfter(token string) (string, error) {
+	if token == "" {
+		return maxUUID, nil
+	}
+	if _, err := uuid.Parse(token); err != nil {
+		return "", &FieldError{"pageToken", "is not a token this API issued"}
+	}
+	return token, nil
+}
 
 func clampPage(n int) int {
 	if n <= 0 || n > 100 {
@@ -259,13 +270,12 @@ type Member struct {
 // ListMembers lists an organisation's members.
 func (t *Tenancy) ListMembers(ctx context.Context, orgID string, pageSize int, after string) ([]*Member, string, error) {
 	pageSize = clampPage(pageSize)
-	if after == "" {
-		after = maxUUID
-	} else if _, err := uuid.Parse(after); err != nil {
-		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
+	after, err := pageAfter(after)
+	if err != nil {
+		return nil, "", err
 	}
 	var members []*Member
-	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+	err = postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT user_id::text, role, created_at, updated_at FROM memberships
 			WHERE org_id = $1 AND user_id::text < $2 ORDER BY user_id DESC LIMIT $3`, orgID, after, pageSize+1)
 		if err != nil {
@@ -444,13 +454,12 @@ func (t *Tenancy) Invite(ctx context.Context, actor string, actorRole roles.Role
 // ListInvitations lists an organisation's invitations, newest first.
 func (t *Tenancy) ListInvitations(ctx context.Context, orgID string, pageSize int, after string) ([]*Invitation, string, error) {
 	pageSize = clampPage(pageSize)
-	if after == "" {
-		after = maxUUID
-	} else if _, err := uuid.Parse(after); err != nil {
-		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
+	after, err := pageAfter(after)
+	if err != nil {
+		return nil, "", err
 	}
 	var list []*Invitation
-	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+	err = postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id::text, org_id::text, email, role, invited_by::text, coalesce(accepted_by::text, ''),
 			created_at, expires_at, accepted_at, revoked_at FROM invitations WHERE org_id = $1 AND id::text < $2
 			ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -79,9 +78,7 @@ func (s *Service) toStatus(ctx context.Context, err error) error {
 	var fe *FieldError
 	switch {
 	case errors.As(err, &fe):
-		st, _ := status.New(codes.InvalidArgument, "invalid request: "+fe.Error()).WithDetails(&errdetails.BadRequest{
-			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: fe.Reason}}})
-		return st.Err()
+		return server.FieldError(fe.Field, fe.Reason)
 	case errors.Is(err, ErrNotFound):
 		return status.Error(codes.NotFound, "not found")
 	case errors.Is(err, ErrAboveOwnRole):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pythorix/pythorix/platform/outbox"
@@ -69,13 +68,12 @@ func (t *Tenancy) GetProject(ctx context.Context, orgID, id string) (*Project, e
 // ListProjects lists the organisation's projects, newest first.
 func (t *Tenancy) ListProjects(ctx context.Context, orgID string, pageSize int, after string) ([]*Project, string, error) {
 	pageSize = clampPage(pageSize)
-	if after == "" {
-		after = maxUUID
-	} else if _, err := uuid.Parse(after); err != nil {
-		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
+	after, err := pageAfter(after)
+	if err != nil {
+		return nil, "", err
 	}
 	var list []*Project
-	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
+	err = postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+projectCols+` FROM projects WHERE org_id = $1 AND id::text < $2
 			ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
 		if err != nil {
