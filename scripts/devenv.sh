@@ -71,6 +71,18 @@ print_exports() { # database_url redis_url
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# next_free_port N: the first port from N upward (within 200) that nothing uses.
+next_free_port() {
+	local p
+	for ((p = $1; p < $1 + 200; p++)); do
+		port_in_use "$p" || {
+			echo "$p"
+			return 0
+		}
+	done
+	return 1
+}
+
 # ---------------------------------------------------------------- paths
 
 resolve_paths() {
@@ -241,7 +253,11 @@ pg_start() {
 		sockdir=
 	fi
 	if port_in_use "$PG_PORT"; then
-		die "port $PG_PORT on 127.0.0.1 is already used by another process; set PYTHORIX_PG_PORT to a free port"
+		[[ -z ${PYTHORIX_PG_PORT:-} ]] ||
+			die "port $PG_PORT on 127.0.0.1 is already used by another process; set PYTHORIX_PG_PORT to a free port"
+		# The default port is taken (another checkout, a stale instance): take the next free one.
+		PG_PORT=$(next_free_port $((PG_PORT + 1))) || die "no free port near $PG_PORT; set PYTHORIX_PG_PORT"
+		log "default port taken; using $PG_PORT"
 	fi
 	log "starting PostgreSQL on 127.0.0.1:$PG_PORT (data $PG_DATA, log $PG_LOG)"
 	local opts
@@ -400,7 +416,10 @@ redis_up() {
 		return 0
 	fi
 	if port_in_use "$REDIS_PORT"; then
-		die "port $REDIS_PORT on 127.0.0.1 is already used by another process; set PYTHORIX_REDIS_PORT to a free port"
+		[[ -z ${PYTHORIX_REDIS_PORT:-} ]] ||
+			die "port $REDIS_PORT on 127.0.0.1 is already used by another process; set PYTHORIX_REDIS_PORT to a free port"
+		REDIS_PORT=$(next_free_port $((REDIS_PORT + 1))) || die "no free port near $REDIS_PORT; set PYTHORIX_REDIS_PORT"
+		log "default port taken; using $REDIS_PORT"
 	fi
 	ensure_redis_bin
 	mkdir -p -- "$REDIS_DIR"

@@ -10,7 +10,9 @@ root=$(pwd -P)
 data=${PYTHORIX_DATA_DIR:-$root/.data}
 export PYTHORIX_DATA_DIR=$data
 
-eval "$(scripts/devenv.sh up)"
+# Assign first: a failing `up` then stops this script (eval "$(...)" would not).
+devenv=$(scripts/devenv.sh up)
+eval "$devenv"
 
 bin=$data/bin
 mkdir -p "$bin" "$data/log" "$data/mail"

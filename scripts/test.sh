@@ -5,7 +5,9 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
-eval "$(scripts/devenv.sh up)"
+# Assign first: a failing `up` then stops this script (eval "$(...)" would not).
+devenv=$(scripts/devenv.sh up)
+eval "$devenv"
 export PYTHORIX_TEST_DATABASE_URL=$DATABASE_URL PYTHORIX_TEST_REDIS_URL=$REDIS_URL
 mapfile -t mods < <(go list -m -f '{{.Path}}/...' | grep -v -e '/tools/' -e '/gen/')
 go test -count=1 -timeout 20m "$@" "${mods[@]}"
