@@ -4,8 +4,10 @@ go 1.26.0
 
 require (
 	github.com/emersion/go-smtp v0.25.1
+	github.com/miekg/dns v1.1.73
 	github.com/oauth2-proxy/mockoidc v0.0.0-20240214162133-caebfff84d25
 	github.com/pquerna/otp v1.5.0
+	github.com/pythorix/pythorix/gen v0.0.0
 	github.com/pythorix/pythorix/platform v0.0.0
 	github.com/pythorix/pythorix/services/audit v0.0.0
 	github.com/pythorix/pythorix/services/gateway v0.0.0
@@ -13,6 +15,9 @@ require (
 	github.com/pythorix/pythorix/services/integrations v0.0.0
 	github.com/pythorix/pythorix/services/scanning v0.0.0
 	github.com/pythorix/pythorix/services/tenancy v0.0.0
+	golang.org/x/mod v0.42.0
+	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -47,7 +52,6 @@ require (
 	github.com/jackc/tern/v2 v2.3.4 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
-	github.com/pythorix/pythorix/gen v0.0.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/shopspring/decimal v1.4.0 // indirect
 	github.com/spf13/cast v1.7.0 // indirect
@@ -69,8 +73,6 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261104224025-d1e00e9f33ab // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b // indirect
-	google.golang.org/grpc v1.85.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/pythorix/pythorix/platform => ../platform

@@ -40,6 +40,7 @@ type Suite struct {
 	Client   *http.Client
 	Mail     *Mailbox
 	Identity identity.Config
+	Scanning scanning.Settings
 	// AuditKey signs audit checkpoints; AuditVerifier checks them.
 	AuditKey, AuditVerifier string
 	// Gateway is the primary gateway (for benchmarks of its internals).
@@ -56,6 +57,8 @@ type Suite struct {
 type SuiteOptions struct {
 	// Identity edits identity's configuration before it starts.
 	Identity func(*identity.Config)
+	// Scanning edits scanning's settings before it starts.
+	Scanning func(*scanning.Settings)
 }
 
 func randomKey() string {
@@ -86,9 +89,17 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		PublicURL: s.URL,
 		Mail:      mail.Config{SMTPAddr: s.Mail.Addr, From: "Pythorix <no-reply@pythorix.test>", RequireTLS: true, CAFile: pki.CAPath(dir)},
 	}
+	// Outbound HTTPS from scanning trusts the suite's CA: test sites use its certificates.
+	if caPEM, err := os.ReadFile(pki.CAPath(dir)); err == nil {
+		s.Scanning.RootCAs = x509.NewCertPool()
+		s.Scanning.RootCAs.AppendCertsFromPEM(caPEM)
+	}
 	for _, o := range so {
 		if o.Identity != nil {
 			o.Identity(&s.Identity)
+		}
+		if o.Scanning != nil {
+			o.Scanning(&s.Scanning)
 		}
 	}
 	ns := servertest.Namespace(t)
@@ -99,8 +110,9 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns}
 	services := map[string]func(config.Service) (server.Options, error){
 		"identity": func(c config.Service) (server.Options, error) { return identity.ServerOptions(c, s.Identity) },
-		"tenancy":  tenancy.Options, "scanning": scanning.Options, "integrations": integrations.Options,
-		"audit": func(config.Service) (server.Options, error) { return audit.ServerOptions(secret.New(s.AuditKey)) },
+		"tenancy":  tenancy.Options, "integrations": integrations.Options,
+		"scanning": func(config.Service) (server.Options, error) { return scanning.ServerOptions(s.Scanning) },
+		"audit":    func(config.Service) (server.Options, error) { return audit.ServerOptions(secret.New(s.AuditKey)) },
 	}
 	// Listen first, so that services calling each other know the addresses.
 	listeners := map[string]net.Listener{}

@@ -2,6 +2,8 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +106,8 @@ type ClientOptions struct {
 	MaxRedirects int
 	// Timeout bounds a whole request including the body read by the caller.
 	Timeout time.Duration
+	// RootCAs, when set, replaces the system roots (private deployments, tests).
+	RootCAs *x509.CertPool
 }
 
 // Client returns an HTTP client whose every connection passes the guard.
@@ -121,6 +125,7 @@ func (g *Guard) Client(o ClientOptions) *http.Client {
 		IdleConnTimeout:        30 * time.Second,
 		MaxIdleConnsPerHost:    2,
 		ForceAttemptHTTP2:      true,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs},
 	}
 	var rt http.RoundTripper = tr
 	rt = userAgent{rt}

@@ -194,7 +194,7 @@ type VerificationMethod int32
 
 const (
 	VerificationMethod_VERIFICATION_METHOD_UNSPECIFIED VerificationMethod = 0
-	// A TXT record at _pythorix-verification.<host> whose value is the token.
+	// A TXT record at _pythorix-challenge.<host> whose value is the token.
 	VerificationMethod_VERIFICATION_METHOD_DNS_TXT VerificationMethod = 1
 	// https://<host>/.well-known/pythorix-verification.txt containing the token.
 	VerificationMethod_VERIFICATION_METHOD_HTTP_FILE VerificationMethod = 2
