@@ -51,6 +51,8 @@ set -a
 . "$secrets"
 set +a
 export PYTHORIX_MAIL_DIR=$data/mail
+# Local mode: scans and ownership checks may reach this machine.
+export PYTHORIX_EGRESS_ALLOW_CIDRS=${PYTHORIX_EGRESS_ALLOW_CIDRS:-127.0.0.0/8,::1/128}
 pids=()
 stopping=
 stop() {
