@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,6 +130,9 @@ func TestAuditTrailOverREST(t *testing.T) {
 		code, proof := s.req(t, "GET", "/v1/audit/events/2/proof", nil, owner, org)
 		if code != 200 || proof["rootHash"] != cp["rootHash"] || len(proof["hashes"].([]any)) == 0 {
 			t.Fatalf("inclusion proof: %d %v (checkpoint root %v)", code, proof, cp["rootHash"])
+		}
+		if code, out := s.req(t, "GET", "/v1/audit/verify?fromSeq=100000", nil, owner, org); code != 400 || !strings.Contains(toJSON(out), "fromSeq") {
+			t.Fatalf("verify from beyond the head: %d %v", code, out)
 		}
 		if code, _ := s.req(t, "GET", "/v1/audit/events/100000/proof", nil, owner, org); code != 404 {
 			t.Fatalf("proof beyond the head: %d", code)

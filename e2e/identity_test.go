@@ -147,6 +147,7 @@ func TestIdentityOverREST(t *testing.T) {
 			"garbage":         "Bearer abc.def.ghi",
 			"basic scheme":    "Basic " + base64.StdEncoding.EncodeToString([]byte("a:b")),
 			"empty bearer":    "Bearer ",
+			"blank bearer":    "Bearer      ",
 			"unknown api key": "Bearer pyx_AAAAAAAAAAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA000000",
 		} {
 			req, _ := http.NewRequest("GET", s.URL+"/v1/me", nil)

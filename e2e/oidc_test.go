@@ -107,6 +107,21 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 	})
 
+	t.Run("an account pre-registered by someone else loses its password when the owner signs in", func(t *testing.T) {
+		// The attacker registers the victim's address and never verifies it...
+		if code, _ := s.post(t, "/v1/auth/signup", map[string]any{"email": "victim@example.com", "password": "attacker chosen password", "name": "X"}, ""); code != 200 {
+			t.Fatal(code)
+		}
+		// ...then the victim signs in with the provider, which has verified the address.
+		provider.QueueUser(&mockoidc.MockUser{Subject: "sub-victim", Email: "victim@example.com", EmailVerified: true})
+		if code, out, _ := signIn(t); code != 200 {
+			t.Fatalf("victim's sign-in: %d %v", code, out)
+		}
+		if code, _ := s.post(t, "/v1/auth/login", map[string]any{"email": "victim@example.com", "password": "attacker chosen password"}, ""); code == 200 {
+			t.Fatal("the attacker's password opened the victim's account")
+		}
+	})
+
 	t.Run("an unverified email neither creates nor links", func(t *testing.T) {
 		s.signup(t, "quinn@example.com", goodPassword)
 		provider.QueueUser(&mockoidc.MockUser{Subject: "sub-quinn", Email: "quinn@example.com", EmailVerified: false})

@@ -155,6 +155,30 @@ func TestAssetsOwnershipAndGrantsOverREST(t *testing.T) {
 		}
 	})
 
+	t.Run("a project API key sees only its project's assets", func(t *testing.T) {
+		_, p := s.req(t, "POST", "/v1/projects", map[string]any{"name": "shop"}, owner, org)
+		project := p["project"].(map[string]any)["id"].(string)
+		code, out := s.req(t, "POST", "/v1/assets", map[string]any{"host": "in.example.test", "kind": "ASSET_KIND_API",
+			"environment": "ENVIRONMENT_STAGING", "projectId": project}, owner, org)
+		if code != 200 {
+			t.Fatalf("project asset: %d %v", code, out)
+		}
+		inProject := out["asset"].(map[string]any)["id"].(string)
+		_, k := s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "p", "scopes": []string{"assets.read"}, "projectId": project}, owner, org)
+		key := k["key"].(string)
+		_, list := s.req(t, "GET", "/v1/assets", nil, key, org)
+		assets, _ := list["assets"].([]any)
+		if len(assets) != 1 || assets[0].(map[string]any)["id"] != inProject {
+			t.Fatalf("project key listed %v", list)
+		}
+		if code, _ := s.req(t, "GET", "/v1/assets/"+dnsAsset["id"].(string), nil, key, org); code != 404 {
+			t.Fatalf("project key read an asset outside its project: %d", code)
+		}
+		if code, _ := s.req(t, "GET", "/v1/assets/"+inProject, nil, key, org); code != 200 {
+			t.Fatalf("project key reading its own project's asset: %d", code)
+		}
+	})
+
 	t.Run("grants: explicit, time-limited, revocable, never across organisations", func(t *testing.T) {
 		id := dnsAsset["id"].(string)
 		exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)

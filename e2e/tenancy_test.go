@@ -191,6 +191,14 @@ func TestTenancyAndAPIKeysOverREST(t *testing.T) {
 		if code, _ := s.req(t, "GET", "/v1/members", nil, out["key"].(string), acme); code != 403 {
 			t.Fatalf("a project key reached a management RPC: %d", code)
 		}
+		// A Developer may manage keys, but not revoke one created by the Owner.
+		s.signup(t, "dev2@acme.test", goodPassword)
+		_, inv := s.req(t, "POST", "/v1/invitations", map[string]any{"email": "dev2@acme.test", "role": "ROLE_DEVELOPER"}, owner, acme)
+		dev2, _ := s.login(t, "dev2@acme.test", goodPassword)
+		s.req(t, "POST", "/v1/invitations:accept", map[string]any{"token": inv["token"]}, dev2, "")
+		if code, _ := s.req(t, "DELETE", "/v1/api-keys/"+keyID, nil, dev2, acme); code != 403 {
+			t.Fatalf("developer revoked the owner's key: %d", code)
+		}
 		if code, _ := s.req(t, "DELETE", "/v1/api-keys/"+keyID, nil, mallory, evil); code != 404 {
 			t.Fatalf("foreign revoke: %d", code)
 		}

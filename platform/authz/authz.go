@@ -32,6 +32,7 @@ type Checker struct {
 	ttl      time.Duration
 
 	mu    sync.Mutex
+	gen   uint64 // bumped by every Forget and reset
 	cache map[[2]string]entry
 }
 
@@ -108,6 +109,7 @@ func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, e
 	now := time.Now()
 	c.mu.Lock()
 	e, ok := c.cache[key]
+	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.role, nil
@@ -120,6 +122,11 @@ func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, e
 		return roles.None, err
 	}
 	c.mu.Lock()
+	if c.gen != gen {
+		// A membership change arrived meanwhile: use the answer once, cache nothing.
+		c.mu.Unlock()
+		return role, nil
+	}
 	if len(c.cache) > 100_000 {
 		c.cache = map[[2]string]entry{}
 	}
@@ -138,6 +145,7 @@ func (c *Checker) RoleOf(ctx context.Context, userID, orgID string) (roles.Role,
 func (c *Checker) Forget(orgID, userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	if userID != "" {
 		delete(c.cache, [2]string{orgID, userID})
 		return
@@ -151,6 +159,7 @@ func (c *Checker) Forget(orgID, userID string) {
 
 func (c *Checker) reset() {
 	c.mu.Lock()
+	c.gen++
 	c.cache = map[[2]string]entry{}
 	c.mu.Unlock()
 }

@@ -161,6 +161,9 @@ func (s *Service) ListEvents(ctx context.Context, r *auditv1.ListEventsRequest) 
 func (s *Service) VerifyChain(ctx context.Context, r *auditv1.VerifyChainRequest) (*auditv1.VerifyChainResponse, error) {
 	org := authn.OrgFrom(ctx)
 	v, err := s.store.Verify(ctx, org, ChainOf(org), r.GetFromSeq(), r.GetToSeq())
+	if errors.Is(err, ErrFromBeyondHead) {
+		return nil, server.FieldError("fromSeq", "is beyond the head of the chain")
+	}
 	if err != nil {
 		return nil, s.internal(ctx, err)
 	}

@@ -78,7 +78,7 @@ func (s *Store) Append(ctx context.Context, inputs []*auditv1.EventInput) (appen
 		}
 		// Under the chain locks no other append can store these ids meanwhile.
 		existing := map[string]bool{}
-		rows, err = tx.Query(ctx, `SELECT id::text FROM events WHERE id::text = ANY($1)`, ids)
+		rows, err = tx.Query(ctx, `SELECT id::text FROM events WHERE id = ANY($1::uuid[])`, ids)
 		if err != nil {
 			return err
 		}
@@ -182,6 +182,9 @@ func (s *Store) Verify(ctx context.Context, scope, chain string, from, to int64)
 			end = to
 		}
 		prev := ZeroHash
+		if from > size+1 {
+			return errFromBeyondHead
+		}
 		if from > 1 {
 			if err := tx.QueryRow(ctx, `SELECT hash FROM events WHERE chain = $1 AND seq = $2`, chain, from-1).Scan(&prev); err != nil {
 				return fmt.Errorf("verify: entry before %d: %w", from, err)
@@ -236,6 +239,12 @@ func (s *Store) Verify(ctx context.Context, scope, chain string, from, to int64)
 }
 
 var errBroken = errors.New("chain broken")
+
+// errFromBeyondHead is a verification range that starts after the chain's end.
+var errFromBeyondHead = errors.New("fromSeq is beyond the head of the chain")
+
+// ErrFromBeyondHead is returned when a verification starts after the head.
+var ErrFromBeyondHead = errFromBeyondHead
 
 func (v *Verification) broken(seq int64, reason string) error {
 	v.OK, v.BrokenSeq, v.Reason = false, seq, reason

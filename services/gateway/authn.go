@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
@@ -33,6 +34,7 @@ type authenticator struct {
 	maxSize  int
 
 	mu      sync.Mutex
+	gen     uint64 // bumped by every revocation and reset
 	entries map[[32]byte]cached
 	byOwner map[string]map[[32]byte]struct{} // "session:<id>" / "apikey:<id>" -> entries
 }
@@ -60,6 +62,7 @@ func (a *authenticator) authenticate(ctx context.Context, credential string) (*i
 		}
 		a.dropLocked(key, e)
 	}
+	gen := a.gen
 	a.mu.Unlock()
 
 	resp, err := a.identity.Authenticate(ctx, &identityv1.AuthenticateRequest{Credential: credential})
@@ -76,6 +79,12 @@ func (a *authenticator) authenticate(ctx context.Context, credential string) (*i
 		owner = revocation.APIKey + ":" + p.GetApiKeyId()
 	}
 	a.mu.Lock()
+	if a.gen != gen {
+		// A revocation arrived while identity was answering: the answer may
+		// predate it, so serve it to this request only and cache nothing.
+		a.mu.Unlock()
+		return p, nil
+	}
 	if len(a.entries) >= a.maxSize {
 		a.resetLocked()
 	}
@@ -92,6 +101,7 @@ func (a *authenticator) revoke(kind, id string) {
 	owner := kind + ":" + id
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.gen++
 	for key := range a.byOwner[owner] {
 		delete(a.entries, key)
 	}
@@ -105,6 +115,7 @@ func (a *authenticator) reset() {
 }
 
 func (a *authenticator) resetLocked() {
+	a.gen++
 	a.entries = map[[32]byte]cached{}
 	a.byOwner = map[string]map[[32]byte]struct{}{}
 }
@@ -140,13 +151,14 @@ func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*
 		return r, true
 	}
 	scheme, cred, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" || len(cred) > 4096 {
+	cred = strings.TrimSpace(cred)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" || len(cred) > 4096 || !utf8.ValidString(cred) {
 		g.writeError(w, r, status.Error(codes.Unauthenticated, "malformed Authorization header: want Bearer <token>"))
 		return r, false
 	}
-	p, err := g.authn.authenticate(r.Context(), strings.TrimSpace(cred))
+	p, err := g.authn.authenticate(r.Context(), cred)
 	if err != nil {
-		if status.Code(err) != codes.Unauthenticated {
+		if c := status.Code(err); c != codes.Unauthenticated && c != codes.InvalidArgument {
 			g.log.WarnContext(r.Context(), "authentication unavailable", "error", err)
 			g.writeError(w, r, status.Error(codes.Unavailable, "authentication temporarily unavailable"))
 			return r, false

@@ -191,6 +191,15 @@ func (a *Accounts) ListAPIKeys(ctx context.Context, orgID string, pageSize int, 
 	return keys, next, nil
 }
 
+// APIKeyCreator returns who created a key of the organisation.
+func (a *Accounts) APIKeyCreator(ctx context.Context, orgID, keyID string) (string, error) {
+	var creator string
+	err := postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT created_by::text FROM api_keys WHERE id = $1 AND org_id = $2`, keyID, orgID).Scan(&creator)
+	})
+	return creator, mapNoRows(err)
+}
+
 // RevokeAPIKey revokes a key of the organisation; a key of another
 // organisation is not found.
 func (a *Accounts) RevokeAPIKey(ctx context.Context, orgID, keyID, actorID string) error {

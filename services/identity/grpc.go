@@ -407,7 +407,26 @@ func (s *Service) RevokeApiKey(ctx context.Context, r *identityv1.RevokeApiKeyRe
 	if p.GetKind() != identityv1.Principal_KIND_USER {
 		return nil, status.Error(codes.PermissionDenied, "API keys are managed by users")
 	}
-	return &identityv1.RevokeApiKeyResponse{}, s.toStatus(ctx, s.accounts.RevokeAPIKey(ctx, authn.OrgFrom(ctx), r.GetId(), p.GetUserId()))
+	org := authn.OrgFrom(ctx)
+	creator, err := s.accounts.APIKeyCreator(ctx, org, r.GetId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	// Someone else's key only by a member ranked at least as high as its creator.
+	if creator != p.GetUserId() {
+		mine, err := s.accounts.roleIn(ctx, p, org)
+		if err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
+		theirs, err := s.accounts.roleIn(ctx, &identityv1.Principal{UserId: creator}, org)
+		if err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
+		if theirs > mine {
+			return nil, status.Error(codes.PermissionDenied, "the key belongs to a member ranked above you")
+		}
+	}
+	return &identityv1.RevokeApiKeyResponse{}, s.toStatus(ctx, s.accounts.RevokeAPIKey(ctx, org, r.GetId(), p.GetUserId()))
 }
 
 func apiKeyProto(k *APIKey) *identityv1.ApiKey {

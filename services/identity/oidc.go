@@ -63,26 +63,31 @@ func newOIDC(a *Accounts, rdb *redis.Client, namespace string, cfg Config, clien
 
 func (o *OIDC) provider(ctx context.Context, name string) (*oidcProvider, error) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if p, ok := o.discovered[name]; ok {
+	p, found := o.discovered[name]
+	cfg, ok := o.providers[name]
+	o.mu.Unlock()
+	if found {
 		return p, nil
 	}
-	cfg, ok := o.providers[name]
 	if !ok {
 		return nil, ErrUnknownProvider
 	}
+	// Discovery runs outside the lock: an unreachable provider delays only
+	// its own sign-ins. Two concurrent discoveries of one provider are harmless.
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, o.http), 10*time.Second)
 	defer cancel()
 	disc, err := oidc.NewProvider(ctx, cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oidc %s discovery: %w", name, err)
 	}
-	p := &oidcProvider{
+	p = &oidcProvider{
 		verifier: disc.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), o.http), &oidc.Config{ClientID: cfg.ClientID}),
 		oauth: &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret.Reveal(), Endpoint: disc.Endpoint(),
 			RedirectURL: o.publicURL + "/v1/auth/oidc/" + name + "/callback", Scopes: cfg.Scopes},
 	}
+	o.mu.Lock()
 	o.discovered[name] = p
+	o.mu.Unlock()
 	return p, nil
 }
 
@@ -238,8 +243,22 @@ func (o *OIDC) link(ctx context.Context, provider, subject string, c idClaims) (
 			}
 		} else if err != nil {
 			return err
-		} else if _, err := tx.Exec(ctx, `UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1`, userID); err != nil {
-			return err
+		} else {
+			// An unverified account may have been registered by someone else
+			// with this address, waiting for its owner to verify it: the owner
+			// now proves the address, so that password (and name) are void.
+			tag, err := tx.Exec(ctx, `UPDATE users SET email_verified_at = now(), password_hash = NULL, updated_at = now()
+				WHERE id = $1 AND email_verified_at IS NULL`, userID)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 1 {
+				revoked, err := revokeSessions(ctx, tx, userID, "", "oidc_took_over_unverified")
+				if err != nil {
+					return err
+				}
+				o.accounts.revoker.Sessions(ctx, revoked...)
+			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO oidc_identities (provider, subject, user_id) VALUES ($1, $2, $3)`, provider, subject, userID); err != nil {
 			return err

@@ -70,7 +70,7 @@ func (a *Accounts) LookupUsers(ctx context.Context, ids, emails []string) ([]*Us
 		emails[i] = normaliseEmail(emails[i])
 	}
 	rows, err := a.db.Query(ctx, `SELECT id, email, name, email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL, global_admin, created_at
-		FROM users WHERE id::text = ANY($1) OR email = ANY($2) ORDER BY id`, ids, emails)
+		FROM users WHERE id = ANY($1::uuid[]) OR email = ANY($2) ORDER BY id`, ids, emails)
 	if err != nil {
 		return nil, err
 	}

@@ -123,6 +123,10 @@ func assetProto(x *Asset) *scanningv1.Asset {
 
 func caller(ctx context.Context) string { return authn.PrincipalFrom(ctx).GetUserId() }
 
+// keyProject is the project a project-bound API key is confined to ("" for
+// users and org-wide keys): such a key sees only that project's assets.
+func keyProject(ctx context.Context) string { return authn.PrincipalFrom(ctx).GetProjectId() }
+
 // CreateAsset implements the RPC.
 func (s *Service) CreateAsset(ctx context.Context, r *scanningv1.CreateAssetRequest) (*scanningv1.CreateAssetResponse, error) {
 	crit := enumName(r.GetCriticality().String(), "CRITICALITY_")
@@ -141,6 +145,9 @@ func (s *Service) CreateAsset(ctx context.Context, r *scanningv1.CreateAssetRequ
 // GetAsset implements the RPC.
 func (s *Service) GetAsset(ctx context.Context, r *scanningv1.GetAssetRequest) (*scanningv1.GetAssetResponse, error) {
 	x, err := s.assets.Get(ctx, authn.OrgFrom(ctx), r.GetId())
+	if err == nil && keyProject(ctx) != "" && x.ProjectID != keyProject(ctx) {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
@@ -150,6 +157,12 @@ func (s *Service) GetAsset(ctx context.Context, r *scanningv1.GetAssetRequest) (
 // ListAssets implements the RPC.
 func (s *Service) ListAssets(ctx context.Context, r *scanningv1.ListAssetsRequest) (*scanningv1.ListAssetsResponse, error) {
 	f := AssetFilter{ProjectID: r.GetProjectId(), After: r.GetPageToken(), Limit: int(r.GetPageSize())}
+	if kp := keyProject(ctx); kp != "" {
+		if f.ProjectID != "" && f.ProjectID != kp {
+			return &scanningv1.ListAssetsResponse{}, nil
+		}
+		f.ProjectID = kp
+	}
 	if r.GetKind() != scanningv1.AssetKind_ASSET_KIND_UNSPECIFIED {
 		f.Kind = enumName(r.GetKind().String(), "ASSET_KIND_")
 	}
