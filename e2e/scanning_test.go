@@ -78,7 +78,8 @@ func TestAssetsOwnershipAndGrantsOverREST(t *testing.T) {
 	otherOrg := out["org"].(map[string]any)["id"].(string)
 
 	t.Run("assets are validated", func(t *testing.T) {
-		for host, field := range map[string]string{"10.0.0.5": "host", "169.254.169.254": "host", "not a host!": "host", "": "host"} {
+		for host, field := range map[string]string{"10.0.0.5": "host", "169.254.169.254": "host", "not a host!": "host", "": "host",
+			"127.1": "host", "2130706433": "host", "0x7f.1": "host"} {
 			code, out := s.req(t, "POST", "/v1/assets", map[string]any{"host": host, "kind": "ASSET_KIND_WEB_APP", "environment": "ENVIRONMENT_PRODUCTION"}, owner, org)
 			if code != 400 || !strings.Contains(toJSON(out), field) {
 				t.Errorf("host %q: %d %v", host, code, out)

@@ -114,8 +114,18 @@ func (a *Assets) checkHost(host string) error {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 {
 		h = h[:i]
 	}
-	if ip, err := netip.ParseAddr(h); err == nil && !a.guard.Allowed(ip) {
-		return &FieldError{"host", "is an address in a private, loopback or link-local range"}
+	ip, err := netip.ParseAddr(h)
+	if err == nil {
+		if !a.guard.Allowed(ip) {
+			return &FieldError{"host", "is an address in a private, loopback or link-local range"}
+		}
+		return nil
+	}
+	// Not a dotted-quad: a final label of digits only ("127.1", "2130706433")
+	// is no DNS name but a short or numeric IP form some resolvers accept.
+	labels := strings.Split(h, ".")
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return &FieldError{"host", "is a numeric address form; use a DNS name or a dotted IPv4 address"}
 	}
 	return nil
 }
