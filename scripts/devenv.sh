@@ -85,15 +85,28 @@ next_free_port() {
 
 # ---------------------------------------------------------------- paths
 
+# set_pg_paths puts PostgreSQL's files under .data/pg, unless the server user
+# (postgres, when we run as root) cannot reach that directory because a parent
+# is private (a clone under a mode-700 temporary directory, say): then under
+# /var/tmp, in a directory named after the data directory, so that every later
+# call finds the same one.
+set_pg_paths() {
+	PG_DIR=$DATA_DIR/pg
+	if ((EUID == 0)) && id -u "$PG_OS_USER" >/dev/null 2>&1 &&
+		! runuser -u "$PG_OS_USER" -- test -x "$DATA_DIR" 2>/dev/null; then
+		PG_DIR=/var/tmp/pythorix-pg-$(printf '%s' "$DATA_DIR" | sha256sum | cut -c1-16)
+	fi
+	PG_DATA=$PG_DIR/data
+	PG_RUN=$PG_DIR/run
+	PG_LOG=$PG_DIR/postgres.log
+}
+
 resolve_paths() {
 	# Make the data dir absolute (a relative PYTHORIX_DATA_DIR is relative to
 	# the caller's cwd) and create it.
 	mkdir -p -- "$DATA_DIR"
 	DATA_DIR=$(cd -- "$DATA_DIR" && pwd -P)
-	PG_DIR=$DATA_DIR/pg
-	PG_DATA=$PG_DIR/data
-	PG_RUN=$PG_DIR/run
-	PG_LOG=$PG_DIR/postgres.log
+	set_pg_paths
 	REDIS_DIR=$DATA_DIR/redis
 	REDIS_PIDFILE=$REDIS_DIR/redis.pid
 	REDIS_PORTFILE=$REDIS_DIR/redis.port
@@ -201,8 +214,15 @@ prepare_pg_dirs() {
 			die "could not create the system user $PG_OS_USER"
 	fi
 	# The server user must be able to reach .data/pg: .data itself may have
-	# been created with a restrictive umask.
+	# been created with a restrictive umask. If a parent stays private, the
+	# files move to /var/tmp (set_pg_paths) now that the user surely exists.
 	chmod go+x -- "$DATA_DIR"
+	local before=$PG_DIR
+	set_pg_paths
+	if [[ $PG_DIR != "$before" ]]; then
+		log "$DATA_DIR is not reachable by $PG_OS_USER; keeping PostgreSQL's files in $PG_DIR"
+		mkdir -p -- "$PG_DIR" "$PG_RUN"
+	fi
 	chown "$PG_OS_USER:" -- "$PG_DIR" "$PG_RUN"
 	chmod 755 -- "$PG_DIR" "$PG_RUN"
 	if [[ -e $PG_DATA && $(stat -c %U -- "$PG_DATA") != "$PG_OS_USER" ]]; then
