@@ -210,36 +210,21 @@ func (t TenancyResolver) Resolve(ctx context.Context, userID, orgID string) (rol
 	return FromProto(resp.GetRole()), nil
 }
 
-// FromProto maps the API's role enum onto roles.Role.
-func FromProto(r tenancyv1.Role) roles.Role {
-	switch r {
-	case tenancyv1.Role_ROLE_OWNER:
-		return roles.Owner
-	case tenancyv1.Role_ROLE_ADMIN:
-		return roles.Admin
-	case tenancyv1.Role_ROLE_SECURITY:
-		return roles.Security
-	case tenancyv1.Role_ROLE_DEVELOPER:
-		return roles.Developer
-	case tenancyv1.Role_ROLE_VIEWER:
-		return roles.Viewer
-	}
-	return roles.None
+// protoRoles pairs the API's role enum with roles.Role.
+var protoRoles = map[tenancyv1.Role]roles.Role{
+	tenancyv1.Role_ROLE_OWNER: roles.Owner, tenancyv1.Role_ROLE_ADMIN: roles.Admin, tenancyv1.Role_ROLE_SECURITY: roles.Security,
+	tenancyv1.Role_ROLE_DEVELOPER: roles.Developer, tenancyv1.Role_ROLE_VIEWER: roles.Viewer,
 }
+
+// FromProto maps the API's role enum onto roles.Role (None when unspecified).
+func FromProto(r tenancyv1.Role) roles.Role { return protoRoles[r] }
 
 // ToProto maps roles.Role onto the API's enum.
 func ToProto(r roles.Role) tenancyv1.Role {
-	switch r {
-	case roles.Owner:
-		return tenancyv1.Role_ROLE_OWNER
-	case roles.Admin:
-		return tenancyv1.Role_ROLE_ADMIN
-	case roles.Security:
-		return tenancyv1.Role_ROLE_SECURITY
-	case roles.Developer:
-		return tenancyv1.Role_ROLE_DEVELOPER
-	case roles.Viewer:
-		return tenancyv1.Role_ROLE_VIEWER
+	for p, role := range protoRoles {
+		if role == r {
+			return p
+		}
 	}
 	return tenancyv1.Role_ROLE_UNSPECIFIED
 }

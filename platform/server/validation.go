@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
@@ -13,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/pythorix/pythorix/platform/invalid"
 )
 
 // validationUnary and validationStream run the proto's buf.validate rules
@@ -134,4 +137,32 @@ func FieldError(field, reason string) error {
 		return status.Error(codes.InvalidArgument, msg)
 	}
 	return st.Err()
+}
+
+// StatusOf is the service edge's one translation of domain errors: errors
+// already carrying a status pass through, *invalid.Field becomes
+// InvalidArgument naming the field, errors matching a key of known get that
+// code with their own (user-facing) text, cancellations keep their meaning,
+// and anything else is logged and answered as a bare Internal.
+func StatusOf(ctx context.Context, log *slog.Logger, err error, known map[error]codes.Code) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var fe *invalid.Field
+	if errors.As(err, &fe) {
+		return FieldError(fe.Name, fe.Reason)
+	}
+	for target, code := range known {
+		if errors.Is(err, target) {
+			return status.Error(code, target.Error())
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	log.ErrorContext(ctx, "operation failed", "error", err)
+	return status.Error(codes.Internal, "internal error")
 }

@@ -92,11 +92,7 @@ func ServerOptions(signingKey secret.String) (server.Options, error) {
 }
 
 func (s *Service) internal(ctx context.Context, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return status.FromContextError(err).Err()
-	}
-	s.log.ErrorContext(ctx, "audit operation failed", "error", err)
-	return status.Error(codes.Internal, "internal error")
+	return server.StatusOf(ctx, s.log, err, nil)
 }
 
 // AppendEvents implements the internal ingestion RPC.
@@ -139,7 +135,7 @@ func (s *Service) ListEvents(ctx context.Context, r *auditv1.ListEventsRequest) 
 	if tok := r.GetPageToken(); tok != "" {
 		seq, err := strconv.ParseInt(tok, 10, 64)
 		if err != nil || seq < 0 {
-			return nil, status.Error(codes.InvalidArgument, "invalid request: pageToken: is not a token this API issued")
+			return nil, server.FieldError("pageToken", "is not a token this API issued")
 		}
 		f.AfterSeq = seq
 	}

@@ -41,6 +41,7 @@ type authenticator struct {
 
 type cached struct {
 	p       *identityv1.Principal
+	encoded string // the principal as services receive it, marshalled once
 	expires time.Time
 	owner   string
 }
@@ -52,13 +53,19 @@ func newAuthenticator(client identityv1.IdentityServiceClient, log *slog.Logger,
 
 // authenticate returns the principal for a credential, or a gRPC status error.
 func (a *authenticator) authenticate(ctx context.Context, credential string) (*identityv1.Principal, error) {
+	e, err := a.lookup(ctx, credential)
+	return e.p, err
+}
+
+// lookup returns the cache entry for a credential, asking identity on a miss.
+func (a *authenticator) lookup(ctx context.Context, credential string) (cached, error) {
 	key := sha256.Sum256([]byte(credential))
 	now := time.Now()
 	a.mu.Lock()
 	if e, ok := a.entries[key]; ok {
 		if now.Before(e.expires) {
 			a.mu.Unlock()
-			return e.p, nil
+			return e, nil
 		}
 		a.dropLocked(key, e)
 	}
@@ -67,9 +74,13 @@ func (a *authenticator) authenticate(ctx context.Context, credential string) (*i
 
 	resp, err := a.identity.Authenticate(ctx, &identityv1.AuthenticateRequest{Credential: credential})
 	if err != nil {
-		return nil, err
+		return cached{}, err
 	}
 	p := resp.GetPrincipal()
+	encoded, err := authn.OutgoingPrincipal(p)
+	if err != nil {
+		return cached{}, status.Error(codes.Internal, "principal encoding failed")
+	}
 	expires := now.Add(a.ttl)
 	if et := p.GetExpireTime(); et != nil && et.AsTime().Before(expires) {
 		expires = et.AsTime()
@@ -83,18 +94,19 @@ func (a *authenticator) authenticate(ctx context.Context, credential string) (*i
 		// A revocation arrived while identity was answering: the answer may
 		// predate it, so serve it to this request only and cache nothing.
 		a.mu.Unlock()
-		return p, nil
+		return cached{p: p, encoded: encoded}, nil
 	}
 	if len(a.entries) >= a.maxSize {
 		a.resetLocked()
 	}
-	a.entries[key] = cached{p: p, expires: expires, owner: owner}
+	entry := cached{p: p, encoded: encoded, expires: expires, owner: owner}
+	a.entries[key] = entry
 	if a.byOwner[owner] == nil {
 		a.byOwner[owner] = map[[32]byte]struct{}{}
 	}
 	a.byOwner[owner][key] = struct{}{}
 	a.mu.Unlock()
-	return p, nil
+	return entry, nil
 }
 
 func (a *authenticator) revoke(kind, id string) {
@@ -156,7 +168,7 @@ func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*
 		g.writeError(w, r, status.Error(codes.Unauthenticated, "malformed Authorization header: want Bearer <token>"))
 		return r, false
 	}
-	p, err := g.authn.authenticate(r.Context(), cred)
+	entry, err := g.authn.lookup(r.Context(), cred)
 	if err != nil {
 		if c := status.Code(err); c != codes.Unauthenticated && c != codes.InvalidArgument {
 			g.log.WarnContext(r.Context(), "authentication unavailable", "error", err)
@@ -166,7 +178,7 @@ func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*
 		g.writeError(w, r, status.Error(codes.Unauthenticated, "invalid or expired credential"))
 		return r, false
 	}
-	return r.WithContext(context.WithValue(r.Context(), principalCtxKey{}, p)), true
+	return r.WithContext(context.WithValue(r.Context(), principalCtxKey{}, entry.encoded)), true
 }
 
 // outgoingMetadata is what the gateway asserts to services about a request:
@@ -174,10 +186,8 @@ func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*
 // Clients cannot set these keys: only listed headers are forwarded.
 func outgoingMetadata(_ context.Context, r *http.Request) metadata.MD {
 	md := metadata.MD{}
-	if p, ok := r.Context().Value(principalCtxKey{}).(*identityv1.Principal); ok {
-		if b, err := authn.OutgoingPrincipal(p); err == nil {
-			md.Set(authn.PrincipalKey, b)
-		}
+	if encoded, ok := r.Context().Value(principalCtxKey{}).(string); ok {
+		md.Set(authn.PrincipalKey, encoded)
 	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		md.Set(authn.ClientIPKey, host)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -199,15 +198,6 @@ func (g *Gateway) ready(ctx context.Context) (map[string]string, bool) {
 		ok = ok && r.status == healthpb.HealthCheckResponse_SERVING.String()
 	}
 	return out, ok
-}
-
-func (g *Gateway) upstreamNames() []string {
-	names := make([]string, 0, len(g.conns))
-	for n := range g.conns {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func (g *Gateway) close() {

@@ -20,6 +20,7 @@ import (
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/envelope"
+	"github.com/pythorix/pythorix/platform/invalid"
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/roles"
 	"github.com/pythorix/pythorix/platform/throttle"
@@ -81,7 +82,7 @@ func normaliseEmail(e string) string { return strings.ToLower(strings.TrimSpace(
 func (a *Accounts) Signup(ctx context.Context, email, password, name string) error {
 	email = normaliseEmail(email)
 	if reason := CheckPassword(password, email, name); reason != "" {
-		return &FieldError{Field: "password", Reason: reason}
+		return &invalid.Field{Name: "password", Reason: reason}
 	}
 	if err := a.resendLimit.Check(ctx, throttle.Key("email", email)); err != nil {
 		return err
@@ -292,7 +293,7 @@ func (a *Accounts) VerifyEmail(ctx context.Context, email, code string) error {
 func (a *Accounts) ResetPassword(ctx context.Context, email, code, newPassword string) error {
 	email = normaliseEmail(email)
 	if reason := CheckPassword(newPassword, email); reason != "" {
-		return &FieldError{Field: "newPassword", Reason: reason}
+		return &invalid.Field{Name: "newPassword", Reason: reason}
 	}
 	hash, err := hashPassword(newPassword)
 	if err != nil {
@@ -534,10 +535,10 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 	if !passwordMatches(hash, current) {
 		a.failLimits(ctx, a.loginLimit, acct, ipKey)
 		a.auditNow(ctx, failed(event("identity.password.change", "user", userID, userActor(userID), nil)))
-		return &FieldError{Field: "currentPassword", Reason: "is not your current password"}
+		return &invalid.Field{Name: "currentPassword", Reason: "is not your current password"}
 	}
 	if reason := CheckPassword(next, email); reason != "" {
-		return &FieldError{Field: "newPassword", Reason: reason}
+		return &invalid.Field{Name: "newPassword", Reason: reason}
 	}
 	newHash, err := hashPassword(next)
 	if err != nil {

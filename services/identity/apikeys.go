@@ -12,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pythorix/pythorix/platform/invalid"
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/page"
 	"github.com/pythorix/pythorix/platform/postgres"
 )
 
@@ -93,10 +95,10 @@ type APIKey struct {
 // key, which is never available again.
 func (a *Accounts) CreateAPIKey(ctx context.Context, orgID, projectID, createdBy, name string, scopes []string, expires *time.Time) (*APIKey, string, error) {
 	if expires != nil && !expires.After(a.now()) {
-		return nil, "", &FieldError{Field: "expireTime", Reason: "must be in the future"}
+		return nil, "", &invalid.Field{Name: "expireTime", Reason: "must be in the future"}
 	}
 	if expires != nil && expires.After(a.now().AddDate(1, 0, 1)) {
-		return nil, "", &FieldError{Field: "expireTime", Reason: "must be at most one year ahead"}
+		return nil, "", &invalid.Field{Name: "expireTime", Reason: "must be at most one year ahead"}
 	}
 	if projectID != "" {
 		if a.projects == nil {
@@ -107,7 +109,7 @@ func (a *Accounts) CreateAPIKey(ctx context.Context, orgID, projectID, createdBy
 			return nil, "", err
 		}
 		if org != orgID {
-			return nil, "", &FieldError{Field: "projectId", Reason: "is not a project of this organisation"}
+			return nil, "", &invalid.Field{Name: "projectId", Reason: "is not a project of this organisation"}
 		}
 	}
 	publicID, err := randomBase62(publicIDLen)
@@ -153,18 +155,13 @@ func toAny(ss []string) []any {
 
 // ListAPIKeys lists an organisation's keys, newest first.
 func (a *Accounts) ListAPIKeys(ctx context.Context, orgID string, pageSize int, pageToken string) ([]*APIKey, string, error) {
-	if pageSize <= 0 || pageSize > 100 {
-		pageSize = 50
-	}
-	after := "ffffffff-ffff-ffff-ffff-ffffffffffff"
-	if pageToken != "" {
-		if len(pageToken) != 36 {
-			return nil, "", &FieldError{Field: "pageToken", Reason: "is not a token this API issued"}
-		}
-		after = pageToken
+	pageSize = page.Size(pageSize)
+	after, err := page.After(pageToken)
+	if err != nil {
+		return nil, "", err
 	}
 	var keys []*APIKey
-	err := postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
+	err = postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id::text, org_id::text, coalesce(project_id::text, ''), name, public_id, created_by::text,
 			scopes, created_at, expires_at, last_used_at, revoked_at FROM api_keys WHERE org_id = $1 AND id::text < $2
 			ORDER BY id DESC LIMIT $3`, orgID, after, pageSize+1)
@@ -183,11 +180,7 @@ func (a *Accounts) ListAPIKeys(ctx context.Context, orgID string, pageSize int, 
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(keys) > pageSize {
-		keys = keys[:pageSize]
-		next = keys[len(keys)-1].ID
-	}
+	keys, next := page.Trim(keys, pageSize, func(k *APIKey) string { return k.ID })
 	return keys, next, nil
 }
 

@@ -1,9 +1,6 @@
 package identity
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Domain errors. The gRPC edge maps them to status codes in one place
 // (toStatus); nothing else in the package knows about gRPC codes.
@@ -18,11 +15,3 @@ var (
 	ErrNoPassword         = errors.New("this account has no password; sign in with its identity provider")
 	ErrUnavailable        = errors.New("temporarily unavailable")
 )
-
-// FieldError is bad input in one request field (JSON name).
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }

@@ -150,40 +150,21 @@ func newAccounts(cfg Config, deps server.Deps, keys *TokenKeys, kek *envelope.Ke
 	return a
 }
 
-// toStatus is the one place domain errors become gRPC statuses. Unknown
-// errors are logged and answered as a bare Internal.
-func (s *Service) toStatus(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err // already a status (back-off, validation)
-	}
-	var fe *FieldError
-	switch {
-	case errors.As(err, &fe):
-		return fieldStatus(fe.Field, fe.Reason)
-	case errors.Is(err, ErrInvalidCode):
-		return fieldStatus("code", "is invalid or expired")
-	case errors.Is(err, ErrInvalidCredentials), errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrOIDCRejected):
-		return status.Error(codes.Unauthenticated, err.Error())
-	case errors.Is(err, ErrEmailNotVerified), errors.Is(err, ErrTOTPAlreadyEnabled), errors.Is(err, ErrTOTPNotEnrolled),
-		errors.Is(err, ErrTOTPNotEnabled), errors.Is(err, ErrNoPassword):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownProvider):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, ErrUnavailable):
-		return status.Error(codes.Unavailable, err.Error())
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	}
-	s.log.ErrorContext(ctx, "identity operation failed", "error", err)
-	return status.Error(codes.Internal, "internal error")
+// identityCodes are identity's domain errors and their status codes.
+var identityCodes = map[error]codes.Code{
+	ErrInvalidCredentials: codes.Unauthenticated, ErrUnauthenticated: codes.Unauthenticated, ErrOIDCRejected: codes.Unauthenticated,
+	ErrEmailNotVerified: codes.FailedPrecondition, ErrTOTPAlreadyEnabled: codes.FailedPrecondition,
+	ErrTOTPNotEnrolled: codes.FailedPrecondition, ErrTOTPNotEnabled: codes.FailedPrecondition, ErrNoPassword: codes.FailedPrecondition,
+	ErrNotFound: codes.NotFound, ErrUnknownProvider: codes.NotFound, ErrUnavailable: codes.Unavailable,
 }
 
-func fieldStatus(field, reason string) error { return server.FieldError(field, reason) }
+// toStatus maps identity's errors; a wrong code names the field "code".
+func (s *Service) toStatus(ctx context.Context, err error) error {
+	if errors.Is(err, ErrInvalidCode) {
+		return server.FieldError("code", "is invalid or expired")
+	}
+	return server.StatusOf(ctx, s.log, err, identityCodes)
+}
 
 func user(ctx context.Context) *identityv1.Principal {
 	p := authn.PrincipalFrom(ctx)
@@ -378,7 +359,7 @@ func (s *Service) CreateApiKey(ctx context.Context, r *identityv1.CreateApiKeyRe
 	}
 	for i, scope := range r.GetScopes() {
 		if !roles.Allows(role, scope) {
-			return nil, fieldStatus(fmt.Sprintf("scopes[%d]", i), "exceeds what your role ("+role.String()+") may do: "+scope)
+			return nil, server.FieldError(fmt.Sprintf("scopes[%d]", i), "exceeds what your role ("+role.String()+") may do: "+scope)
 		}
 	}
 	k, full, err := s.accounts.CreateAPIKey(ctx, authn.OrgFrom(ctx), r.GetProjectId(), p.GetUserId(), r.GetName(), r.GetScopes(), exp)

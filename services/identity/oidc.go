@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
+	"github.com/pythorix/pythorix/platform/invalid"
 	"github.com/pythorix/pythorix/platform/outbox"
 )
 
@@ -114,7 +115,7 @@ func randomToken() (string, error) {
 // Start returns the provider's authorization URL and the state it is bound to.
 func (o *OIDC) Start(ctx context.Context, name, returnTo string) (string, string, error) {
 	if returnTo != "" && !o.allowedReturn(returnTo) {
-		return "", "", &FieldError{Field: "returnTo", Reason: "is not an allowed origin"}
+		return "", "", &invalid.Field{Name: "returnTo", Reason: "is not an allowed origin"}
 	}
 	p, err := o.provider(ctx, name)
 	if err != nil {

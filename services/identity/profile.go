@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/page"
 	"github.com/pythorix/pythorix/platform/revocation"
 )
 
@@ -89,16 +89,10 @@ type Session struct {
 
 // ListSessions pages through a user's live sessions, newest first.
 func (a *Accounts) ListSessions(ctx context.Context, userID string, pageSize int, pageToken string) ([]Session, string, error) {
-	if pageSize <= 0 || pageSize > 100 {
-		pageSize = 50
-	}
-	after := "ffffffff-ffff-ffff-ffff-ffffffffffff"
-	if pageToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(pageToken)
-		if err != nil || len(b) != 36 {
-			return nil, "", &FieldError{Field: "pageToken", Reason: "is not a token this API issued"}
-		}
-		after = string(b)
+	pageSize = page.Size(pageSize)
+	after, err := page.After(pageToken)
+	if err != nil {
+		return nil, "", err
 	}
 	rows, err := a.db.Query(ctx, `SELECT id::text, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions
 		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() AND id::text < $2
@@ -113,11 +107,7 @@ func (a *Accounts) ListSessions(ctx context.Context, userID string, pageSize int
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > pageSize {
-		out = out[:pageSize]
-		next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].ID))
-	}
+	out, next := page.Trim(out, pageSize, func(s Session) string { return s.ID })
 	return out, next, nil
 }
 

@@ -17,7 +17,9 @@ import (
 
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	"github.com/pythorix/pythorix/platform/egress"
+	"github.com/pythorix/pythorix/platform/invalid"
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/page"
 	"github.com/pythorix/pythorix/platform/postgres"
 )
 
@@ -27,11 +29,6 @@ var (
 	ErrDuplicateHost = errors.New("an asset with this host already exists")
 	ErrTooMany       = errors.New("too many assets")
 )
-
-// FieldError is bad input in one field (JSON name).
-type FieldError struct{ Field, Reason string }
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 const maxAssetsPerOrg = 1000
 
@@ -117,7 +114,7 @@ func (a *Assets) checkHost(host string) error {
 	ip, err := netip.ParseAddr(h)
 	if err == nil {
 		if !a.guard.Allowed(ip) {
-			return &FieldError{"host", "is an address in a private, loopback or link-local range"}
+			return &invalid.Field{Name: "host", Reason: "is an address in a private, loopback or link-local range"}
 		}
 		return nil
 	}
@@ -125,7 +122,7 @@ func (a *Assets) checkHost(host string) error {
 	// is no DNS name but a short or numeric IP form some resolvers accept.
 	labels := strings.Split(h, ".")
 	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return &FieldError{"host", "is a numeric address form; use a DNS name or a dotted IPv4 address"}
+		return &invalid.Field{Name: "host", Reason: "is a numeric address form; use a DNS name or a dotted IPv4 address"}
 	}
 	return nil
 }
@@ -193,16 +190,14 @@ type AssetFilter struct {
 
 // List pages through the organisation's assets, newest first.
 func (a *Assets) List(ctx context.Context, orgID string, f AssetFilter) ([]*Asset, string, error) {
-	if f.Limit <= 0 || f.Limit > 100 {
-		f.Limit = 50
+	f.Limit = page.Size(f.Limit)
+	after, err := page.After(f.After)
+	if err != nil {
+		return nil, "", err
 	}
-	if f.After == "" {
-		f.After = "ffffffff-ffff-ffff-ffff-ffffffffffff"
-	} else if _, err := uuid.Parse(f.After); err != nil {
-		return nil, "", &FieldError{"pageToken", "is not a token this API issued"}
-	}
+	f.After = after
 	var list []*Asset
-	err := postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
+	err = postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+assetCols+` FROM assets WHERE org_id = $1 AND id::text < $2
 			AND ($3 = '' OR project_id::text = $3) AND ($4 = '' OR kind = $4) AND ($5 = '' OR environment = $5)
 			ORDER BY id DESC LIMIT $6`, orgID, f.After, f.ProjectID, f.Kind, f.Environment, f.Limit+1)
@@ -215,11 +210,7 @@ func (a *Assets) List(ctx context.Context, orgID string, f AssetFilter) ([]*Asse
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > f.Limit {
-		list = list[:f.Limit]
-		next = list[len(list)-1].ID
-	}
+	list, next := page.Trim(list, f.Limit, func(x *Asset) string { return x.ID })
 	return list, next, nil
 }
 
@@ -300,10 +291,10 @@ func (a *Assets) Verify(ctx context.Context, actor, orgID, id, method string) (*
 func (a *Assets) CreateGrant(ctx context.Context, actor, orgID, assetID, note string, expires time.Time) (*Grant, error) {
 	now := a.now()
 	if !expires.After(now) {
-		return nil, &FieldError{"expireTime", "must be in the future"}
+		return nil, &invalid.Field{Name: "expireTime", Reason: "must be in the future"}
 	}
 	if expires.After(now.Add(90 * 24 * time.Hour)) {
-		return nil, &FieldError{"expireTime", "must be at most 90 days ahead"}
+		return nil, &invalid.Field{Name: "expireTime", Reason: "must be at most 90 days ahead"}
 	}
 	g := &Grant{ID: newID(), OrgID: orgID, AssetID: assetID, GrantedBy: actor, Note: note, ExpiresAt: expires}
 	err := postgres.InOrg(ctx, a.db, orgID, func(tx pgx.Tx) error {

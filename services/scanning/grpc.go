@@ -80,28 +80,13 @@ func ServerOptions(s Settings) (server.Options, error) {
 	}, nil
 }
 
+// scanningCodes are scanning's domain errors and their status codes.
+var scanningCodes = map[error]codes.Code{
+	ErrNotFound: codes.NotFound, ErrDuplicateHost: codes.AlreadyExists, ErrTooMany: codes.ResourceExhausted,
+}
+
 func (s *Service) toStatus(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	var fe *FieldError
-	switch {
-	case errors.As(err, &fe):
-		return server.FieldError(fe.Field, fe.Reason)
-	case errors.Is(err, ErrNotFound):
-		return status.Error(codes.NotFound, "not found")
-	case errors.Is(err, ErrDuplicateHost):
-		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, ErrTooMany):
-		return status.Error(codes.ResourceExhausted, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	}
-	s.log.ErrorContext(ctx, "scanning operation failed", "error", err)
-	return status.Error(codes.Internal, "internal error")
+	return server.StatusOf(ctx, s.log, err, scanningCodes)
 }
 
 // enumName strips an enum's type prefix: ASSET_KIND_WEB_APP -> WEB_APP.

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	"github.com/pythorix/pythorix/platform/authz"
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/page"
 	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/roles"
 )
@@ -157,8 +157,8 @@ func (t *Tenancy) CreateOrg(ctx context.Context, userID, name string) (*Org, err
 
 // ListOrgs lists the user's organisations with their role.
 func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, after string) ([]*Org, string, error) {
-	pageSize = clampPage(pageSize)
-	after, err := pageAfter(after)
+	pageSize = page.Size(pageSize)
+	after, err := page.After(after)
 	if err != nil {
 		return nil, "", err
 	}
@@ -181,33 +181,8 @@ func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, aft
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(orgs) > pageSize {
-		orgs = orgs[:pageSize]
-		next = orgs[len(orgs)-1].ID
-	}
+	orgs, next := page.Trim(orgs, pageSize, func(x *Org) string { return x.ID })
 	return orgs, next, nil
-}
-
-const maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
-
-// pageAfter turns a page token (the last id of the previous page) into the
-// keyset bound of the next page.
-func pageAfter(token string) (string, error) {
-	if token == "" {
-		return maxUUID, nil
-	}
-	if _, err := uuid.Parse(token); err != nil {
-		return "", &FieldError{"pageToken", "is not a token this API issued"}
-	}
-	return token, nil
-}
-
-func clampPage(n int) int {
-	if n <= 0 || n > 100 {
-		return 50
-	}
-	return n
 }
 
 // GetOrg returns an organisation.
@@ -269,8 +244,8 @@ type Member struct {
 
 // ListMembers lists an organisation's members.
 func (t *Tenancy) ListMembers(ctx context.Context, orgID string, pageSize int, after string) ([]*Member, string, error) {
-	pageSize = clampPage(pageSize)
-	after, err := pageAfter(after)
+	pageSize = page.Size(pageSize)
+	after, err := page.After(after)
 	if err != nil {
 		return nil, "", err
 	}
@@ -293,11 +268,7 @@ func (t *Tenancy) ListMembers(ctx context.Context, orgID string, pageSize int, a
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(members) > pageSize {
-		members = members[:pageSize]
-		next = members[len(members)-1].UserID
-	}
+	members, next := page.Trim(members, pageSize, func(x *Member) string { return x.UserID })
 	ids := make([]string, len(members))
 	for i, m := range members {
 		ids[i] = m.UserID
@@ -453,8 +424,8 @@ func (t *Tenancy) Invite(ctx context.Context, actor string, actorRole roles.Role
 
 // ListInvitations lists an organisation's invitations, newest first.
 func (t *Tenancy) ListInvitations(ctx context.Context, orgID string, pageSize int, after string) ([]*Invitation, string, error) {
-	pageSize = clampPage(pageSize)
-	after, err := pageAfter(after)
+	pageSize = page.Size(pageSize)
+	after, err := page.After(after)
 	if err != nil {
 		return nil, "", err
 	}
@@ -478,11 +449,7 @@ func (t *Tenancy) ListInvitations(ctx context.Context, orgID string, pageSize in
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		next = list[len(list)-1].ID
-	}
+	list, next := page.Trim(list, pageSize, func(x *Invitation) string { return x.ID })
 	return list, next, nil
 }
 
@@ -556,8 +523,3 @@ func (t *Tenancy) Accept(ctx context.Context, userID, token string) (*Org, error
 	o.Role, o.JoinedAt = role, t.now()
 	return o, nil
 }
-
-// FieldError is bad input in one field (JSON name).
-type FieldError struct{ Field, Reason string }
-
-func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }

@@ -2,13 +2,11 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
@@ -68,34 +66,16 @@ func Options(cfg config.Service) (server.Options, error) {
 	}, nil
 }
 
+// tenancyCodes are tenancy's domain errors and their status codes.
+var tenancyCodes = map[error]codes.Code{
+	ErrNotFound: codes.NotFound, ErrAboveOwnRole: codes.PermissionDenied, ErrEmailMismatch: codes.PermissionDenied,
+	ErrLastOwner: codes.FailedPrecondition, ErrInvitationUsed: codes.FailedPrecondition, ErrEmailUnverified: codes.FailedPrecondition,
+	ErrAlreadyMember:  codes.AlreadyExists,
+	ErrTooManyPending: codes.ResourceExhausted, ErrTooManyProjects: codes.ResourceExhausted, ErrTooManyOrgs: codes.ResourceExhausted,
+}
+
 func (s *Service) toStatus(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	var fe *FieldError
-	switch {
-	case errors.As(err, &fe):
-		return server.FieldError(fe.Field, fe.Reason)
-	case errors.Is(err, ErrNotFound):
-		return status.Error(codes.NotFound, "not found")
-	case errors.Is(err, ErrAboveOwnRole):
-		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, ErrLastOwner), errors.Is(err, ErrInvitationUsed), errors.Is(err, ErrEmailUnverified):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, ErrEmailMismatch):
-		return status.Error(codes.PermissionDenied, err.Error())
-	case errors.Is(err, ErrAlreadyMember):
-		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, ErrTooManyPending), errors.Is(err, ErrTooManyProjects), errors.Is(err, ErrTooManyOrgs):
-		return status.Error(codes.ResourceExhausted, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	}
-	s.log.ErrorContext(ctx, "tenancy operation failed", "error", err)
-	return status.Error(codes.Internal, "internal error")
+	return server.StatusOf(ctx, s.log, err, tenancyCodes)
 }
 
 func caller(ctx context.Context) string { return authn.PrincipalFrom(ctx).GetUserId() }

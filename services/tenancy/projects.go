@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/page"
 	"github.com/pythorix/pythorix/platform/postgres"
 )
 
@@ -67,8 +68,8 @@ func (t *Tenancy) GetProject(ctx context.Context, orgID, id string) (*Project, e
 
 // ListProjects lists the organisation's projects, newest first.
 func (t *Tenancy) ListProjects(ctx context.Context, orgID string, pageSize int, after string) ([]*Project, string, error) {
-	pageSize = clampPage(pageSize)
-	after, err := pageAfter(after)
+	pageSize = page.Size(pageSize)
+	after, err := page.After(after)
 	if err != nil {
 		return nil, "", err
 	}
@@ -85,11 +86,7 @@ func (t *Tenancy) ListProjects(ctx context.Context, orgID string, pageSize int, 
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > pageSize {
-		list = list[:pageSize]
-		next = list[len(list)-1].ID
-	}
+	list, next := page.Trim(list, pageSize, func(x *Project) string { return x.ID })
 	return list, next, nil
 }
 
