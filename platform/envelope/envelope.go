@@ -110,19 +110,27 @@ func assemble(kid string, wrapped, body []byte) []byte {
 	return append(out, body...)
 }
 
-// Open decrypts what Seal produced with the same aad.
-func (k *Keyring) Open(blob, aad []byte) ([]byte, error) {
+// unwrap splits a ciphertext and recovers its data key with the KEK that wrapped it.
+func (k *Keyring) unwrap(blob, aad []byte) (kid string, dek, body []byte, err error) {
 	kid, wrapped, body, err := split(blob)
 	if err != nil {
-		return nil, ErrDecrypt
+		return "", nil, nil, ErrDecrypt
 	}
 	kek, ok := k.keys[kid]
 	if !ok {
-		return nil, ErrDecrypt
+		return "", nil, nil, ErrDecrypt
 	}
-	dek, err := open(kek, wrapped, wrapAAD(kid, aad))
+	if dek, err = open(kek, wrapped, wrapAAD(kid, aad)); err != nil {
+		return "", nil, nil, ErrDecrypt
+	}
+	return kid, dek, body, nil
+}
+
+// Open decrypts what Seal produced with the same aad.
+func (k *Keyring) Open(blob, aad []byte) ([]byte, error) {
+	_, dek, body, err := k.unwrap(blob, aad)
 	if err != nil {
-		return nil, ErrDecrypt
+		return nil, err
 	}
 	defer clear(dek)
 	data, err := newGCM(dek)
@@ -139,22 +147,14 @@ func (k *Keyring) Open(blob, aad []byte) ([]byte, error) {
 // Rewrap re-encrypts only the data key under the current KEK: the rotation
 // step, which never touches the secret itself.
 func (k *Keyring) Rewrap(blob, aad []byte) ([]byte, error) {
-	kid, wrapped, body, err := split(blob)
+	kid, dek, body, err := k.unwrap(blob, aad)
 	if err != nil {
-		return nil, ErrDecrypt
+		return nil, err
 	}
+	defer clear(dek)
 	if kid == k.current {
 		return blob, nil
 	}
-	kek, ok := k.keys[kid]
-	if !ok {
-		return nil, ErrDecrypt
-	}
-	dek, err := open(kek, wrapped, wrapAAD(kid, aad))
-	if err != nil {
-		return nil, ErrDecrypt
-	}
-	defer clear(dek)
 	rewrapped, err := seal(k.keys[k.current], dek, wrapAAD(k.current, aad))
 	if err != nil {
 		return nil, err
