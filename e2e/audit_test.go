@@ -131,6 +131,9 @@ func TestAuditTrailOverREST(t *testing.T) {
 		if code != 200 || proof["rootHash"] != cp["rootHash"] || len(proof["hashes"].([]any)) == 0 {
 			t.Fatalf("inclusion proof: %d %v (checkpoint root %v)", code, proof, cp["rootHash"])
 		}
+		if code, out := s.req(t, "GET", "/v1/audit/events?startTime=2026-02-01T00:00:00Z&endTime=2026-01-01T00:00:00Z", nil, owner, org); code != 400 || !slices.Contains(fieldNamed(out), "endTime") {
+			t.Fatalf("inverted time range: %d %v", code, out)
+		}
 		if code, out := s.req(t, "GET", "/v1/audit/verify?fromSeq=100000", nil, owner, org); code != 400 || !strings.Contains(toJSON(out), "fromSeq") {
 			t.Fatalf("verify from beyond the head: %d %v", code, out)
 		}

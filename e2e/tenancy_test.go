@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,15 @@ func TestTenancyAndAPIKeysOverREST(t *testing.T) {
 			if code != 400 || !strings.Contains(strings.Join(fieldNamed(out), ","), "allowedOrigins") {
 				t.Errorf("origin %q: %d %v", bad, code, out)
 			}
+		}
+		pid := out["project"].(map[string]any)["id"].(string)
+		code, bad := s.req(t, "PATCH", "/v1/projects/"+pid, map[string]any{"name": "renamed", "allowedOrigins": []string{"https://b.acme.test"},
+			"clearAllowedOrigins": true}, owner, acme)
+		if code != 400 || !slices.Contains(fieldNamed(bad), "clearAllowedOrigins") {
+			t.Fatalf("contradictory update: %d %v", code, bad)
+		}
+		if _, got := s.req(t, "GET", "/v1/projects/"+pid, nil, owner, acme); got["project"].(map[string]any)["name"] != "web" {
+			t.Fatalf("a refused update was stored: %v", got)
 		}
 		if code, _ := s.req(t, "POST", "/v1/projects", map[string]any{"name": "x"}, dev, acme); code != 403 {
 			t.Errorf("developer created a project: %d", code)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -66,5 +67,34 @@ func TestEveryRPCDeclaresItsAccess(t *testing.T) {
 	})
 	if count < 50 {
 		t.Fatalf("found only %d RPCs; are all service packages imported?", count)
+	}
+}
+
+// TestCrossFieldRulesNameAField holds message-level validation rules to the
+// convention the validation interceptor relies on: the rule id ends with the
+// JSON name of a field of that message, so the 400 names a field.
+func TestCrossFieldRulesNameAField(t *testing.T) {
+	t.Parallel()
+	n := 0
+	protoregistry.GlobalFiles.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		if !strings.HasPrefix(string(fd.Package()), "pythorix.") {
+			return true
+		}
+		for i := range fd.Messages().Len() {
+			md := fd.Messages().Get(i)
+			rules, _ := proto.GetExtension(md.Options(), validate.E_Message).(*validate.MessageRules)
+			for _, rule := range rules.GetCel() {
+				n++
+				id := rule.GetId()
+				field := id[strings.LastIndexByte(id, '.')+1:]
+				if md.Fields().ByJSONName(field) == nil {
+					t.Errorf("%s: rule %q does not end with a JSON field name of the message", md.FullName(), id)
+				}
+			}
+		}
+		return true
+	})
+	if n == 0 {
+		t.Fatal("no message-level rules found")
 	}
 }

@@ -67,6 +67,9 @@ func validateMessage(v protovalidate.Validator, m any) error {
 	var parts []string
 	for _, viol := range verr.Violations {
 		field := JSONFieldPath(viol.Proto.GetField())
+		if field == "" {
+			field = messageRuleField(viol.Proto.GetRuleId())
+		}
 		desc := viol.Proto.GetMessage()
 		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
 			Field: field, Description: desc, Reason: viol.Proto.GetRuleId(),
@@ -82,6 +85,16 @@ func validateMessage(v protovalidate.Validator, m any) error {
 		return status.Error(codes.InvalidArgument, "invalid request: "+strings.Join(parts, "; "))
 	}
 	return st.Err()
+}
+
+// messageRuleField names the field a message-level (cross-field) rule is
+// about. By convention such a rule's id ends with that field's JSON name,
+// e.g. "list_events.endTime", so every violation names a field.
+func messageRuleField(ruleID string) string {
+	if i := strings.LastIndexByte(ruleID, '.'); i >= 0 {
+		return ruleID[i+1:]
+	}
+	return ""
 }
 
 // JSONFieldPath renders a violation's field path with JSON field names

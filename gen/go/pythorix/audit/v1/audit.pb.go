@@ -1279,7 +1279,7 @@ const file_pythorix_audit_v1_audit_proto_rawDesc = "" +
 	"request_id\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\x123\n" +
 	"\btrace_id\x18\f \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[0-9a-f]{32}$R\atraceId\x12\x92\x01\n" +
 	"\adetails\x18\r \x01(\v2\x17.google.protobuf.StructB_\xbaH\\\xba\x01Y\n" +
-	"\x18event_input.details_size\x12+details must have at most 64 top-level keys\x1a\x10size(this) <= 64R\adetails\"\x91\x04\n" +
+	"\x18event_input.details_size\x12+details must have at most 64 top-level keys\x1a\x10size(this) <= 64R\adetails\"\x85\x04\n" +
 	"\x11ListEventsRequest\x12&\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
@@ -1291,15 +1291,15 @@ const file_pythorix_audit_v1_audit_proto_rawDesc = "" +
 	"resourceId\x129\n" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x16list_events.time_range\x12%start_time must not be after end_time\x1aP!has(this.start_time) || !has(this.end_time) || this.start_time <= this.end_time\"n\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x8c\x01\xbaH\x88\x01\x1a\x85\x01\n" +
+	"\x13list_events.endTime\x12\x1cmust not be before startTime\x1aP!has(this.start_time) || !has(this.end_time) || this.start_time <= this.end_time\"n\n" +
 	"\x12ListEventsResponse\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.pythorix.audit.v1.EventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9b\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x02\n" +
 	"\x12VerifyChainRequest\x120\n" +
 	"\bfrom_seq\x18\x01 \x01(\x03B\x10\xbaH\r\"\v\x18\xff\xff\xff\xff\xff\xff\xff\x0f(\x01H\x00R\afromSeq\x88\x01\x01\x12,\n" +
-	"\x06to_seq\x18\x02 \x01(\x03B\x10\xbaH\r\"\v\x18\xff\xff\xff\xff\xff\xff\xff\x0f(\x01H\x01R\x05toSeq\x88\x01\x01:\x8c\x01\xbaH\x88\x01\x1a\x85\x01\n" +
-	"\x16verify_chain.seq_range\x12!from_seq must not be after to_seq\x1aH!has(this.from_seq) || !has(this.to_seq) || this.from_seq <= this.to_seqB\v\n" +
+	"\x06to_seq\x18\x02 \x01(\x03B\x10\xbaH\r\"\v\x18\xff\xff\xff\xff\xff\xff\xff\x0f(\x01H\x01R\x05toSeq\x88\x01\x01:\x7f\xbaH|\x1az\n" +
+	"\x12verify_chain.toSeq\x12\x1amust not be before fromSeq\x1aH!has(this.from_seq) || !has(this.to_seq) || this.from_seq <= this.to_seqB\v\n" +
 	"\t_from_seqB\t\n" +
 	"\a_to_seq\"\xc5\x01\n" +
 	"\x13VerifyChainResponse\x12\x0e\n" +
@@ -1308,11 +1308,11 @@ const file_pythorix_audit_v1_audit_proto_rawDesc = "" +
 	"\thead_hash\x18\x03 \x01(\tR\bheadHash\x12-\n" +
 	"\x10first_broken_seq\x18\x04 \x01(\x03H\x00R\x0efirstBrokenSeq\x88\x01\x01\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reasonB\x13\n" +
-	"\x11_first_broken_seq\"\x9d\x02\n" +
+	"\x11_first_broken_seq\"\x90\x02\n" +
 	"\x13ExportEventsRequest\x120\n" +
 	"\bfrom_seq\x18\x01 \x01(\x03B\x10\xbaH\r\"\v\x18\xff\xff\xff\xff\xff\xff\xff\x0f(\x01H\x00R\afromSeq\x88\x01\x01\x12,\n" +
-	"\x06to_seq\x18\x02 \x01(\x03B\x10\xbaH\r\"\v\x18\xff\xff\xff\xff\xff\xff\xff\x0f(\x01H\x01R\x05toSeq\x88\x01\x01:\x8d\x01\xbaH\x89\x01\x1a\x86\x01\n" +
-	"\x17export_events.seq_range\x12!from_seq must not be after to_seq\x1aH!has(this.from_seq) || !has(this.to_seq) || this.from_seq <= this.to_seqB\v\n" +
+	"\x06to_seq\x18\x02 \x01(\x03B\x10\xbaH\r\"\v\x18\xff\xff\xff\xff\xff\xff\xff\x0f(\x01H\x01R\x05toSeq\x88\x01\x01:\x80\x01\xbaH}\x1a{\n" +
+	"\x13export_events.toSeq\x12\x1amust not be before fromSeq\x1aH!has(this.from_seq) || !has(this.to_seq) || this.from_seq <= this.to_seqB\v\n" +
 	"\t_from_seqB\t\n" +
 	"\a_to_seq\"\x16\n" +
 	"\x14GetCheckpointRequest\"\xd7\x01\n" +

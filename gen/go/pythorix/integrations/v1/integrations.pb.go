@@ -1945,7 +1945,7 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"createTime\x12F\n" +
 	"\x11last_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x12F\n" +
 	"\x11next_attempt_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x1b\n" +
-	"\treplay_of\x18\r \x01(\tR\breplayOf\"\xff\x05\n" +
+	"\treplay_of\x18\r \x01(\tR\breplayOf\"\xf1\x05\n" +
 	"\x18CreateIntegrationRequest\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12I\n" +
 	"\x04kind\x18\x02 \x01(\x0e2).pythorix.integrations.v1.IntegrationKindB\n" +
@@ -1955,8 +1955,8 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"\x05slack\x18\x05 \x01(\v2%.pythorix.integrations.v1.SlackConfigH\x00R\x05slack\x12:\n" +
 	"\x04jira\x18\x06 \x01(\v2$.pythorix.integrations.v1.JiraConfigH\x00R\x04jira\x12I\n" +
 	"\tpagerduty\x18\a \x01(\v2).pythorix.integrations.v1.PagerDutyConfigH\x00R\tpagerduty\x12 \n" +
-	"\x06secret\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06secret:\x8f\x02\xbaH\x8b\x02\x1a\x88\x02\n" +
-	"&create_integration.config_matches_kind\x12Ethe configuration must match kind (webhook, slack, jira or pagerduty)\x1a\x96\x01this.kind == 1 ? has(this.webhook) : this.kind == 2 ? has(this.slack) : this.kind == 3 ? has(this.jira) : this.kind == 4 ? has(this.pagerduty) : falseB\x0f\n" +
+	"\x06secret\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06secret:\x81\x02\xbaH\xfd\x01\x1a\xfa\x01\n" +
+	"\x17create_integration.kind\x12Fmust match the configuration given (webhook, slack, jira or pagerduty)\x1a\x96\x01this.kind == 1 ? has(this.webhook) : this.kind == 2 ? has(this.slack) : this.kind == 3 ? has(this.jira) : this.kind == 4 ? has(this.pagerduty) : falseB\x0f\n" +
 	"\x06config\x12\x05\xbaH\x02\b\x01B\n" +
 	"\n" +
 	"\b_enabled\"d\n" +

@@ -2961,7 +2961,7 @@ const file_pythorix_scanning_v1_scanning_proto_rawDesc = "" +
 	"\x0fGetAssetRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x10GetAssetResponse\x121\n" +
-	"\x05asset\x18\x01 \x01(\v2\x1b.pythorix.scanning.v1.AssetR\x05asset\"\xe3\x05\n" +
+	"\x05asset\x18\x01 \x01(\v2\x1b.pythorix.scanning.v1.AssetR\x05asset\"\xd8\x05\n" +
 	"\x12UpdateAssetRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12D\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1f.pythorix.scanning.v1.AssetKindB\n" +
@@ -2975,8 +2975,8 @@ const file_pythorix_scanning_v1_scanning_proto_rawDesc = "" +
 	"\n" +
 	"clear_tags\x18\a \x01(\bR\tclearTags\x12{\n" +
 	"\n" +
-	"project_id\x18\b \x01(\tBW\xbaHTrR2P^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$H\x04R\tprojectId\x88\x01\x01:u\xbaHr\x1ap\n" +
-	"\x1aupdate_asset.tags_or_clear\x12'set either tags or clear_tags, not both\x1a)!(this.clear_tags && size(this.tags) > 0)B\a\n" +
+	"project_id\x18\b \x01(\tBW\xbaHTrR2P^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$H\x04R\tprojectId\x88\x01\x01:j\xbaHg\x1ae\n" +
+	"\x16update_asset.clearTags\x12 cannot be set together with tags\x1a)!(this.clear_tags && size(this.tags) > 0)B\a\n" +
 	"\x05_kindB\x0e\n" +
 	"\f_environmentB\x0e\n" +
 	"\f_criticalityB\b\n" +

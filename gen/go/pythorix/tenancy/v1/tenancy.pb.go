@@ -2491,14 +2491,14 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x11GetProjectRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"L\n" +
 	"\x12GetProjectResponse\x126\n" +
-	"\aproject\x18\x01 \x01(\v2\x1c.pythorix.tenancy.v1.ProjectR\aproject\"\xcd\x04\n" +
+	"\aproject\x18\x01 \x01(\v2\x1c.pythorix.tenancy.v1.ProjectR\aproject\"\xb5\x04\n" +
 	"\x14UpdateProjectRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
 	"\x04name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dH\x00R\x04name\x88\x01\x01\x12/\n" +
 	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aH\x01R\vdescription\x88\x01\x01\x12\xc5\x01\n" +
 	"\x0fallowed_origins\x18\x04 \x03(\tB\x9b\x01\xbaH\x97\x01\x92\x01\x93\x01\x10\x14\x18\x01\"\x8c\x01r\x89\x01\x18\x8e\x022\x83\x01^(https://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|http://(localhost|127\\.0\\.0\\.1))(:[0-9]{1,5})?$R\x0eallowedOrigins\x122\n" +
-	"\x15clear_allowed_origins\x18\x05 \x01(\bR\x13clearAllowedOrigins:\xb0\x01\xbaH\xac\x01\x1a\xa9\x01\n" +
-	"'update_project.allowed_origins_or_clear\x12=set either allowed_origins or clear_allowed_origins, not both\x1a?!(this.clear_allowed_origins && size(this.allowed_origins) > 0)B\a\n" +
+	"\x15clear_allowed_origins\x18\x05 \x01(\bR\x13clearAllowedOrigins:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
+	"\"update_project.clearAllowedOrigins\x12*cannot be set together with allowedOrigins\x1a?!(this.clear_allowed_origins && size(this.allowed_origins) > 0)B\a\n" +
 	"\x05_nameB\x0e\n" +
 	"\f_description\"O\n" +
 	"\x15UpdateProjectResponse\x126\n" +
