@@ -108,6 +108,10 @@ type ClientOptions struct {
 	Timeout time.Duration
 	// RootCAs, when set, replaces the system roots (private deployments, tests).
 	RootCAs *x509.CertPool
+	// SkipVerify accepts any certificate. Only a scanner that has already
+	// reported the certificate as invalid uses it, to still read the site's
+	// headers; nothing secret is ever sent on such a client.
+	SkipVerify bool
 }
 
 // Client returns an HTTP client whose every connection passes the guard.
@@ -125,7 +129,7 @@ func (g *Guard) Client(o ClientOptions) *http.Client {
 		IdleConnTimeout:        30 * time.Second,
 		MaxIdleConnsPerHost:    2,
 		ForceAttemptHTTP2:      true,
-		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs},
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs, InsecureSkipVerify: o.SkipVerify}, //nolint:gosec // see SkipVerify
 	}
 	var rt http.RoundTripper = tr
 	rt = userAgent{rt}
