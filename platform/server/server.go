@@ -38,6 +38,9 @@ import (
 type Options struct {
 	// Migrations holds the service's NNN_name.sql files; nil for none.
 	Migrations fs.FS
+	// Migrate runs after Migrations over the owning role's URL, for schemas
+	// a library manages itself (River's job tables); nil for none.
+	Migrate func(ctx context.Context, ownerURL string) error
 	// Register registers the service's gRPC implementations. It runs after
 	// the database and Redis are open, so handlers can be built from them.
 	Register func(reg grpc.ServiceRegistrar, deps Deps) error
@@ -150,6 +153,11 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	if opts.Migrations != nil {
 		if err := postgres.Migrate(ctx, migrationURL, opts.Migrations, postgres.ServiceVersionTable); err != nil {
 			return nil, err
+		}
+	}
+	if opts.Migrate != nil {
+		if err := opts.Migrate(ctx, migrationURL); err != nil {
+			return nil, fmt.Errorf("server: migrate: %w", err)
 		}
 	}
 	if s.db, err = postgres.Open(ctx, cfg.DatabaseURL.Reveal(), cfg.DBMaxConns, cfg.DBRole); err != nil {

@@ -49,7 +49,14 @@ func muxOptions(log *slog.Logger) []runtime.ServeMuxOption {
 			return md, ok
 		}),
 		// No response metadata or trailers are turned into headers unless listed.
-		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingHeaderMatcher(func(k string) (string, bool) {
+			// A service may tighten the CSP of a document it renders (the
+			// HTML scan report allows its own stylesheet by hash).
+			if k == upstreamCSP {
+				return upstreamCSP, true
+			}
+			return "", false
+		}),
 		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithErrorHandler(errorHandler(log)),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
@@ -160,12 +167,68 @@ func (g *Gateway) routes(mux *runtime.ServeMux) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(gen.OpenAPI)
 	})
-	root.Handle("/v1/", mux)
+	root.Handle("/v1/", reports(mux))
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": CodeName(codes.NotFound), "message": "not found", "details": []any{}, "requestId": logging.RequestID(r.Context())})
 	})
 	return g.middleware(root)
 }
+
+// upstreamCSP is response metadata in which a service sends the
+// Content-Security-Policy for a document it renders.
+const upstreamCSP = "x-pythorix-content-security-policy"
+
+var reportPath = regexp.MustCompile(`^/v1/scans/[^/]+/report$`)
+
+// reportFormats are the short forms of ?format= the contract accepts.
+var reportFormats = map[string]string{"json": "REPORT_FORMAT_JSON", "sarif": "REPORT_FORMAT_SARIF", "html": "REPORT_FORMAT_HTML"}
+
+// reports lets a report be asked for as ?format=json|sarif|html and serves
+// it under the CSP its service sent.
+func reports(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !reportPath.MatchString(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		q := r.URL.Query()
+		if full, ok := reportFormats[strings.ToLower(q.Get("format"))]; ok {
+			q.Set("format", full)
+			r.URL.RawQuery = q.Encode()
+		}
+		next.ServeHTTP(&cspWriter{ResponseWriter: w}, r)
+	})
+}
+
+// cspWriter moves a service's CSP into the Content-Security-Policy header,
+// replacing the gateway's default, before the status line goes out.
+type cspWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (c *cspWriter) WriteHeader(code int) {
+	if !c.wrote {
+		c.wrote = true
+		h := c.Header()
+		key := http.CanonicalHeaderKey(upstreamCSP)
+		if v := h.Values(key); len(v) == 1 && v[0] != "" {
+			h.Set("Content-Security-Policy", v[0])
+		}
+		h.Del(key)
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cspWriter) Write(b []byte) (int, error) {
+	if !c.wrote {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *cspWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // middleware applies, outermost first: request id, access log, security
 // headers, request deadline and body size limit.

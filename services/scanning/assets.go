@@ -60,6 +60,8 @@ type Assets struct {
 	guard    *egress.Guard
 	verifier *Verifier
 	now      func() time.Time
+	// scans cancels the scans a revoked grant or deleted asset authorised.
+	scans *Scans
 }
 
 func newID() string {
@@ -259,6 +261,9 @@ func (a *Assets) Delete(ctx context.Context, actor, orgID, id string) error {
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
+		if err := a.scans.cancelInTx(ctx, tx, "asset_id = $1", id, "the asset was deleted"); err != nil {
+			return err
+		}
 		return outbox.Append(ctx, tx, event(orgID, actor, "scanning.asset.delete", "asset", id, nil))
 	}))
 }
@@ -343,6 +348,9 @@ func (a *Assets) RevokeGrant(ctx context.Context, actor, orgID, assetID, id stri
 		}
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
+		}
+		if err := a.scans.cancelInTx(ctx, tx, "grant_id = $1", id, "the scan grant was revoked"); err != nil {
+			return err
 		}
 		return outbox.Append(ctx, tx, event(orgID, actor, "scanning.grant.revoke", "grant", id, map[string]any{"asset_id": assetID}))
 	}))

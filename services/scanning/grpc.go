@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,13 +21,14 @@ import (
 	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/egress"
 	"github.com/pythorix/pythorix/platform/server"
+	"github.com/pythorix/pythorix/services/scanning/scanner"
 )
 
-// Service implements scanningv1.ScanningServiceServer. Assets, ownership and
-// grants are built; scans, findings and reports still answer Unimplemented.
+// Service implements scanningv1.ScanningServiceServer.
 type Service struct {
 	scanningv1.UnimplementedScanningServiceServer
 	assets *Assets
+	scans  *Scans
 	log    *slog.Logger
 }
 
@@ -41,11 +43,22 @@ type Settings struct {
 	DNSServer string
 	// RootCAs replaces the system roots for outbound HTTPS (PYTHORIX_EGRESS_CA_FILE).
 	RootCAs *x509.CertPool
+	// Delay is the politeness delay between two requests of a scan to its
+	// target (PYTHORIX_SCAN_DELAY, default 200ms).
+	Delay time.Duration
+	// HTTPPort is where the redirection check looks for plain HTTP
+	// (PYTHORIX_SCAN_HTTP_PORT, default 80).
+	HTTPPort string
+	// Limits bound the queue (PYTHORIX_SCAN_ORG_CONCURRENCY, PYTHORIX_SCAN_HOST_CONCURRENCY,
+	// PYTHORIX_SCAN_ACTIVE_PER_ORG, PYTHORIX_SCAN_WORKERS, PYTHORIX_SCAN_TIMEOUT, PYTHORIX_SCAN_MAX_ATTEMPTS).
+	Limits Limits
+	// Scanner replaces the real scanner (tests of the queue only).
+	Scanner Scanner
 }
 
 // Options wire scanning from the environment.
 func Options(config.Service) (server.Options, error) {
-	s := Settings{DNSServer: os.Getenv("PYTHORIX_DNS_SERVER")}
+	s := Settings{DNSServer: os.Getenv("PYTHORIX_DNS_SERVER"), HTTPPort: os.Getenv("PYTHORIX_SCAN_HTTP_PORT")}
 	for _, c := range strings.Split(os.Getenv("PYTHORIX_EGRESS_ALLOW_CIDRS"), ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			s.AllowCIDRs = append(s.AllowCIDRs, c)
@@ -61,7 +74,46 @@ func Options(config.Service) (server.Options, error) {
 			return server.Options{}, errors.New("PYTHORIX_EGRESS_CA_FILE holds no PEM certificate")
 		}
 	}
+	var errs []error
+	s.Delay = envDuration("PYTHORIX_SCAN_DELAY", 200*time.Millisecond, &errs)
+	s.Limits = Limits{
+		PerOrg:      envInt("PYTHORIX_SCAN_ORG_CONCURRENCY", 4, &errs),
+		PerHost:     envInt("PYTHORIX_SCAN_HOST_CONCURRENCY", 1, &errs),
+		Active:      envInt("PYTHORIX_SCAN_ACTIVE_PER_ORG", 100, &errs),
+		Workers:     envInt("PYTHORIX_SCAN_WORKERS", 10, &errs),
+		Timeout:     envDuration("PYTHORIX_SCAN_TIMEOUT", 2*time.Minute, &errs),
+		MaxAttempts: envInt("PYTHORIX_SCAN_MAX_ATTEMPTS", 3, &errs),
+	}
+	if err := errors.Join(errs...); err != nil {
+		return server.Options{}, err
+	}
 	return ServerOptions(s)
+}
+
+func envInt(name string, def int, errs *[]error) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 10000 {
+		*errs = append(*errs, fmt.Errorf("%s: must be a whole number from 1 to 10000", name))
+		return def
+	}
+	return n
+}
+
+func envDuration(name string, def time.Duration, errs *[]error) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > time.Hour {
+		*errs = append(*errs, fmt.Errorf("%s: must be a duration from 0s to 1h", name))
+		return def
+	}
+	return d
 }
 
 // ServerOptions wire scanning with explicit settings (tests).
@@ -70,19 +122,39 @@ func ServerOptions(s Settings) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
+	sc := s.Scanner
+	if sc == nil {
+		real, err := scanner.New(scanner.Options{Guard: guard, RootCAs: s.RootCAs, Delay: s.Delay,
+			Timeout: s.Limits.withDefaults().Timeout, HTTPPort: s.HTTPPort})
+		if err != nil {
+			return server.Options{}, err
+		}
+		sc = real
+	}
+	var queue *Queue
 	return server.Options{
 		Migrations: Migrations(),
+		Migrate:    MigrateRiver,
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
-			a := &Assets{db: deps.DB, guard: guard, verifier: NewVerifier(guard, s.DNSServer, s.RootCAs), now: time.Now}
-			scanningv1.RegisterScanningServiceServer(reg, &Service{assets: a, log: deps.Logger})
+			scans := &Scans{db: deps.DB, scanner: sc, limits: s.Limits.withDefaults(), now: time.Now}
+			q, err := NewQueue(deps.DB, scans, deps.Logger)
+			if err != nil {
+				return err
+			}
+			scans.queue, queue = q, q
+			a := &Assets{db: deps.DB, guard: guard, verifier: NewVerifier(guard, s.DNSServer, s.RootCAs), now: time.Now, scans: scans}
+			scanningv1.RegisterScanningServiceServer(reg, &Service{assets: a, scans: scans, log: deps.Logger})
 			return nil
 		},
+		Background: []func(ctx context.Context) error{func(ctx context.Context) error { return queue.Run(ctx) }},
 	}, nil
 }
 
 // scanningCodes are scanning's domain errors and their status codes.
 var scanningCodes = map[error]codes.Code{
 	ErrNotFound: codes.NotFound, ErrDuplicateHost: codes.AlreadyExists, ErrTooMany: codes.ResourceExhausted,
+	ErrNoGrant: codes.FailedPrecondition, ErrNotVerified: codes.FailedPrecondition, ErrNoActor: codes.FailedPrecondition,
+	ErrScanFinished: codes.FailedPrecondition, ErrScanNotDone: codes.FailedPrecondition, ErrTooManyScans: codes.ResourceExhausted,
 }
 
 func (s *Service) toStatus(ctx context.Context, err error) error {

@@ -777,11 +777,17 @@ type Scan struct {
 	// The grant that authorised the scan.
 	GrantId string `protobuf:"bytes,9,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	// Why the scan failed; empty unless status is FAILED.
-	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Error      string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	StartTime  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// HTTP requests and TLS handshakes the scan made.
+	Requests int32 `protobuf:"varint,15,opt,name=requests,proto3" json:"requests,omitempty"`
+	// The API key that requested the scan, when one did (actor_id is its owner).
+	ApiKeyId string `protobuf:"bytes,16,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// The host (with port) the scan reached.
+	Target        string `protobuf:"bytes,17,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -914,6 +920,27 @@ func (x *Scan) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Scan) GetRequests() int32 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *Scan) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *Scan) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
 // ComplianceRef maps a finding to a control of a compliance framework.
 type ComplianceRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -994,6 +1021,12 @@ type Finding struct {
 	Fingerprint   string                 `protobuf:"bytes,14,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	FirstSeenTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=first_seen_time,json=firstSeenTime,proto3" json:"first_seen_time,omitempty"`
 	LastSeenTime  *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
+	// The URL where the issue was observed.
+	Location string `protobuf:"bytes,17,opt,name=location,proto3" json:"location,omitempty"`
+	// What at that location: a header, cookie, file or protocol.
+	Subject string `protobuf:"bytes,18,opt,name=subject,proto3" json:"subject,omitempty"`
+	// What this scan saw, in one line.
+	Detail        string `protobuf:"bytes,19,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1138,6 +1171,27 @@ func (x *Finding) GetLastSeenTime() *timestamppb.Timestamp {
 		return x.LastSeenTime
 	}
 	return nil
+}
+
+func (x *Finding) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *Finding) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Finding) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
 }
 
 type CreateAssetRequest struct {
@@ -2889,7 +2943,7 @@ const file_pythorix_scanning_v1_scanning_proto_rawDesc = "" +
 	"\n" +
 	"revoked_by\x18\t \x01(\tR\trevokedBy\x12\x16\n" +
 	"\x06active\x18\n" +
-	" \x01(\bR\x06active\"\x82\x04\n" +
+	" \x01(\bR\x06active\"\xd4\x04\n" +
 	"\x04Scan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x19\n" +
@@ -2908,10 +2962,14 @@ const file_pythorix_scanning_v1_scanning_proto_rawDesc = "" +
 	"start_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12;\n" +
 	"\vupdate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"G\n" +
+	"updateTime\x12\x1a\n" +
+	"\brequests\x18\x0f \x01(\x05R\brequests\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\x10 \x01(\tR\bapiKeyId\x12\x16\n" +
+	"\x06target\x18\x11 \x01(\tR\x06target\"G\n" +
 	"\rComplianceRef\x12\x1c\n" +
 	"\tframework\x18\x01 \x01(\tR\tframework\x12\x18\n" +
-	"\acontrol\x18\x02 \x01(\tR\acontrol\"\xf6\x04\n" +
+	"\acontrol\x18\x02 \x01(\tR\acontrol\"\xc4\x05\n" +
 	"\aFinding\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\ascan_id\x18\x02 \x01(\tR\x06scanId\x12\x19\n" +
@@ -2933,7 +2991,10 @@ const file_pythorix_scanning_v1_scanning_proto_rawDesc = "" +
 	"compliance\x12 \n" +
 	"\vfingerprint\x18\x0e \x01(\tR\vfingerprint\x12B\n" +
 	"\x0ffirst_seen_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\rfirstSeenTime\x12@\n" +
-	"\x0elast_seen_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\"\xbf\x04\n" +
+	"\x0elast_seen_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12\x1a\n" +
+	"\blocation\x18\x11 \x01(\tR\blocation\x12\x18\n" +
+	"\asubject\x18\x12 \x01(\tR\asubject\x12\x16\n" +
+	"\x06detail\x18\x13 \x01(\tR\x06detail\"\xbf\x04\n" +
 	"\x12CreateAssetRequest\x12\xb2\x01\n" +
 	"\x04host\x18\x01 \x01(\tB\x9d\x01\xbaH\x99\x01r\x96\x01\x10\x01\x18\xfd\x012\x8e\x01^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$R\x04host\x12?\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1f.pythorix.scanning.v1.AssetKindB\n" +

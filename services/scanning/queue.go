@@ -1,0 +1,397 @@
+package scanning
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/postgres"
+	"github.com/pythorix/pythorix/services/scanning/finding"
+	"github.com/pythorix/pythorix/services/scanning/scanner"
+)
+
+// scanQueue is the River queue scans run on.
+const scanQueue = "scans"
+
+// scanArgs is a scan job: the scan row holds everything else.
+type scanArgs struct {
+	ScanID string `json:"scan_id"`
+	OrgID  string `json:"org_id"`
+}
+
+// Kind implements river.JobArgs.
+func (scanArgs) Kind() string { return "pythorix.scan" }
+
+// MigrateRiver applies River's own schema migrations as the owning role,
+// under an advisory lock so replicas starting together migrate once.
+func MigrateRiver(ctx context.Context, ownerURL string) error {
+	pool, err := pgxpool.New(ctx, ownerURL)
+	if err != nil {
+		return errors.New("river: the migration URL is not a valid connection string")
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("river: connect: %w", err)
+	}
+	defer conn.Release()
+	const lockKey = 0x7079_7269_7665_72 // "pyriver"
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(lockKey)); err != nil {
+		return fmt.Errorf("river: lock: %w", err)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(lockKey)) }()
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("river: migrator: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river: migrate: %w", err)
+	}
+	return nil
+}
+
+// Queue runs scans from a durable Postgres queue (River). A scan queued or
+// running when a process stops is picked up again: a graceful stop puts
+// running scans back in the queue, and River rescues the jobs of a process
+// that died once their timeout has passed.
+type Queue struct {
+	client *river.Client[pgx.Tx]
+	scans  *Scans
+	log    *slog.Logger
+}
+
+// NewQueue builds the River client over the service's pool.
+func NewQueue(db *pgxpool.Pool, scans *Scans, log *slog.Logger) (*Queue, error) {
+	q := &Queue{scans: scans, log: log}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &scanWorker{q: q}); err != nil {
+		return nil, err
+	}
+	l := scans.limits
+	client, err := river.NewClient(riverpgxv5.New(db), &river.Config{
+		Queues:               map[string]river.QueueConfig{scanQueue: {MaxWorkers: l.Workers}},
+		Workers:              workers,
+		MaxAttempts:          l.MaxAttempts,
+		JobTimeout:           l.Timeout + 30*time.Second,
+		RescueStuckJobsAfter: l.Timeout + 2*time.Minute,
+		FetchCooldown:        50 * time.Millisecond,
+		FetchPollInterval:    500 * time.Millisecond,
+		// The service's role owns nothing, so it cannot reindex River's tables.
+		ReindexerIndexNames: []string{},
+		Logger:              log.With("component", "river"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river: client: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// Run works the queue until ctx ends, then stops: running scans get a few
+// seconds to finish and are then canceled and put back in the queue.
+func (q *Queue) Run(ctx context.Context) error {
+	if err := q.client.Start(ctx); err != nil {
+		return fmt.Errorf("river: start: %w", err)
+	}
+	<-ctx.Done()
+	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := q.client.Stop(stop); err != nil {
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := q.client.StopAndCancel(hard); err != nil {
+			return fmt.Errorf("river: stop: %w", err)
+		}
+	}
+	return nil
+}
+
+func (q *Queue) enqueue(ctx context.Context, tx pgx.Tx, args scanArgs) (int64, error) {
+	res, err := q.client.InsertTx(ctx, tx, args, &river.InsertOpts{Queue: scanQueue})
+	if err != nil {
+		return 0, fmt.Errorf("river: insert: %w", err)
+	}
+	return res.Job.ID, nil
+}
+
+func (q *Queue) cancel(ctx context.Context, tx pgx.Tx, jobID int64) error {
+	_, err := q.client.JobCancelTx(ctx, tx, jobID)
+	if err != nil && !errors.Is(err, river.ErrNotFound) {
+		return fmt.Errorf("river: cancel: %w", err)
+	}
+	return nil
+}
+
+type scanWorker struct {
+	river.WorkerDefaults[scanArgs]
+	q *Queue
+}
+
+// Timeout bounds a job a little beyond the scan's own timeout, which ends it first.
+func (w *scanWorker) Timeout(*river.Job[scanArgs]) time.Duration {
+	return w.q.scans.limits.Timeout + 30*time.Second
+}
+
+// Work runs one scan.
+func (w *scanWorker) Work(ctx context.Context, job *river.Job[scanArgs]) error {
+	return w.q.scans.run(ctx, job.Args, job.Attempt, job.MaxAttempts)
+}
+
+// errBusy means a concurrency limit is reached: the job waits its turn.
+var errBusy = errors.New("concurrency limit reached")
+
+// claim marks a scan running when the organisation's and the target host's
+// limits allow, under advisory locks taken in one order (organisation, then
+// host), so concurrent claims neither deadlock nor overshoot. It answers the
+// scan, or nil when the scan is no longer to be run.
+func (s *Scans) claim(ctx context.Context, a scanArgs) (*Scan, error) {
+	var out *Scan
+	err := postgres.InOrg(ctx, s.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		x, err := scanScan(tx.QueryRow(ctx, `SELECT `+scanCols+` FROM scans WHERE id = $1 AND org_id = $2`, a.ScanID, a.OrgID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if x.Status != StatusQueued && x.Status != StatusRunning {
+			return nil
+		}
+		// The grant and ownership are checked again: they may have lapsed
+		// while the scan waited.
+		var reason string
+		err = tx.QueryRow(ctx, `SELECT CASE
+				WHEN a.id IS NULL THEN 'asset: the asset was deleted'
+				WHEN a.environment = 'PRODUCTION' AND a.verified_at IS NULL THEN 'verification: ownership is not verified'
+				WHEN g.id IS NULL OR g.revoked_at IS NOT NULL OR g.expires_at <= now() THEN 'grant: the scan grant is no longer active'
+				ELSE '' END
+			FROM (SELECT 1) one LEFT JOIN assets a ON a.id = $1 AND a.org_id = $3 LEFT JOIN grants g ON g.id = $2 AND g.org_id = $3`,
+			x.AssetID, x.GrantID, x.OrgID).Scan(&reason)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			_, err := tx.Exec(ctx, `UPDATE scans SET status = 'FAILED', error = $2, ended_at = now(), updated_at = now() WHERE id = $1`,
+				x.ID, reason)
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('pythorix.scan.org'), hashtext($1)),
+			pg_advisory_xact_lock(hashtext('pythorix.scan.host'), hashtext($2))`, x.OrgID, x.Target); err != nil {
+			return err
+		}
+		var inOrg, onHost int
+		if err := tx.QueryRow(ctx, `SELECT
+				count(*) FILTER (WHERE org_id = $2),
+				count(*) FILTER (WHERE target = $3)
+			FROM scans WHERE status = 'RUNNING' AND id <> $1 AND (org_id = $2 OR target = $3)`,
+			x.ID, x.OrgID, x.Target).Scan(&inOrg, &onHost); err != nil {
+			return err
+		}
+		if inOrg >= s.limits.PerOrg || onHost >= s.limits.PerHost {
+			return errBusy
+		}
+		out, err = scanScan(tx.QueryRow(ctx, `UPDATE scans SET status = 'RUNNING', progress = 0, error = '',
+			started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1 RETURNING `+scanCols, x.ID))
+		return err
+	})
+	return out, err
+}
+
+// run works one scan job end to end.
+func (s *Scans) run(ctx context.Context, a scanArgs, attempt, maxAttempts int) error {
+	x, err := s.claim(ctx, a)
+	if errors.Is(err, errBusy) {
+		return river.JobSnooze(500*time.Millisecond + rand.N(time.Second))
+	}
+	if err != nil || x == nil {
+		return err
+	}
+	asset, err := s.assetHost(ctx, x)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.limits.Timeout)
+	defer cancel()
+	var mu sync.Mutex
+	last := 0
+	res, err := s.scanner.Scan(sctx, targetOf(asset), func(p int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p < last+10 && p < 100 {
+			return
+		}
+		last = p
+		// Progress is advisory: a failed update is not worth failing the scan.
+		_, _ = s.db.Exec(sctx, `UPDATE scans SET progress = $2, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`,
+			x.ID, min(p, 99))
+	})
+	bg := context.WithoutCancel(ctx)
+	if err == nil {
+		return s.complete(bg, x, res)
+	}
+	// Why the scan stopped decides what happens to it.
+	status, serr := s.status(bg, x)
+	switch {
+	case serr != nil:
+		return serr
+	case status == StatusCanceled:
+		return river.JobCancel(err)
+	case errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		return s.fail(bg, x, fmt.Sprintf("the scan did not finish within %s", s.limits.Timeout))
+	case ctx.Err() != nil:
+		// The process is stopping: back to the queue, to run again.
+		_, uerr := s.db.Exec(bg, `UPDATE scans SET status = 'QUEUED', progress = 0, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`, x.ID)
+		return errors.Join(err, uerr)
+	case attempt < maxAttempts:
+		_, uerr := s.db.Exec(bg, `UPDATE scans SET status = 'QUEUED', progress = 0, error = left($2, 1000), updated_at = now()
+			WHERE id = $1 AND status = 'RUNNING'`, x.ID, "attempt "+fmt.Sprint(attempt)+" failed: "+err.Error())
+		return errors.Join(err, uerr)
+	default:
+		return s.fail(bg, x, err.Error())
+	}
+}
+
+func (s *Scans) assetHost(ctx context.Context, x *Scan) (string, error) {
+	var host string
+	err := postgres.InOrg(ctx, s.db, x.OrgID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT host FROM assets WHERE id = $1 AND org_id = $2`, x.AssetID, x.OrgID).Scan(&host)
+	})
+	return host, err
+}
+
+func (s *Scans) status(ctx context.Context, x *Scan) (string, error) {
+	var st string
+	err := postgres.InOrg(ctx, s.db, x.OrgID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT status FROM scans WHERE id = $1`, x.ID).Scan(&st)
+	})
+	return st, err
+}
+
+func (s *Scans) fail(ctx context.Context, x *Scan, reason string) error {
+	return postgres.InOrg(ctx, s.db, x.OrgID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE scans SET status = 'FAILED', error = left($2, 1000), ended_at = now(), updated_at = now()
+			WHERE id = $1 AND status = 'RUNNING'`, x.ID, reason)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return outbox.Append(ctx, tx, systemEvent(x.OrgID, "scanning.scan.fail", x.ID, map[string]any{"asset_id": x.AssetID}))
+	})
+}
+
+// complete stores a finished scan and moves each of the asset's findings
+// to its new state: NEW, PERSISTING, REGRESSED (seen again after being
+// resolved) or RESOLVED (no longer seen).
+func (s *Scans) complete(ctx context.Context, x *Scan, res *scanner.Result) error {
+	tests, err := json.Marshal(res.Tests)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	return postgres.InOrg(ctx, s.db, x.OrgID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE scans SET status = 'SUCCEEDED', progress = 100, grade = $2, score = $3, header_grade = $4,
+			header_score = $5, tls_cap = $6, requests = $7, tests = $8, error = '', ended_at = $9, updated_at = $9
+			WHERE id = $1 AND status = 'RUNNING'`, x.ID, res.Grade, res.Score, res.HeaderGrade, res.HeaderScore, res.Cap,
+			res.Requests, tests, now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // canceled meanwhile: the result is dropped
+		}
+		// One scan of an asset updates its findings at a time.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('pythorix.findings'), hashtext($1))`, x.AssetID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+findingCols+` FROM findings WHERE asset_id = $1 AND org_id = $2`, x.AssetID, x.OrgID)
+		if err != nil {
+			return err
+		}
+		prev, err := pgx.CollectRows(rows, scanFinding)
+		if err != nil {
+			return err
+		}
+		before := make(map[string]*Finding, len(prev))
+		for _, f := range prev {
+			before[f.Fingerprint] = f
+		}
+		var batch pgx.Batch
+		seen := make(map[string]bool, len(res.Findings))
+		counts := map[string]int{}
+		for _, rf := range res.Findings {
+			if seen[rf.Fingerprint] {
+				continue
+			}
+			seen[rf.Fingerprint] = true
+			f := &Finding{OrgID: x.OrgID, ScanID: x.ID, AssetID: x.AssetID, CheckID: rf.CheckID, Severity: severityOf(rf),
+				Status: FindingNew, Location: clip(rf.Location, 2048), Subject: clip(rf.Subject, 512), Detail: clip(rf.Detail, 2048),
+				Evidence: finding.Clean(rf.Evidence), Fingerprint: rf.Fingerprint, FirstSeen: now, LastSeen: now}
+			id := newID()
+			if p, ok := before[rf.Fingerprint]; ok {
+				f.FirstSeen, id = p.FirstSeen, p.ID
+				f.Status = FindingPersisting
+				if p.Status == FindingResolved {
+					f.Status = FindingRegressed
+				}
+			}
+			counts[f.Status]++
+			queueFinding(&batch, "scan_findings", newID(), f)
+			queueFinding(&batch, "findings", id, f)
+		}
+		for _, p := range prev {
+			if seen[p.Fingerprint] || p.Status == FindingResolved {
+				continue
+			}
+			p.Status, p.ScanID = FindingResolved, x.ID
+			counts[p.Status]++
+			queueFinding(&batch, "scan_findings", newID(), p)
+			queueFinding(&batch, "findings", p.ID, p)
+		}
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return err
+		}
+		return outbox.Append(ctx, tx, systemEvent(x.OrgID, "scanning.scan.complete", x.ID, map[string]any{
+			"asset_id": x.AssetID, "grade": res.Grade, "score": res.Score, "requests": res.Requests,
+			"new": counts[FindingNew], "persisting": counts[FindingPersisting], "regressed": counts[FindingRegressed],
+			"resolved": counts[FindingResolved]}))
+	})
+}
+
+func severityOf(f scanner.Finding) finding.Severity {
+	if f.Severity >= finding.Info && f.Severity <= finding.Critical {
+		return f.Severity
+	}
+	if c, ok := catalogSeverity(f.CheckID); ok {
+		return c
+	}
+	return finding.Info
+}
+
+func clip(s string, n int) string { return finding.Bound(s, n) }
+
+// queueFinding writes a finding's state into scan_findings (a new row) or
+// findings (the asset's current state, one row per fingerprint).
+func queueFinding(b *pgx.Batch, table, id string, f *Finding) {
+	sql := `INSERT INTO scan_findings (id, org_id, scan_id, asset_id, check_id, severity, sev_rank, status, location, subject,
+		detail, evidence, fingerprint, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	if table == "findings" {
+		sql = `INSERT INTO findings (id, org_id, scan_id, asset_id, check_id, severity, sev_rank, status, location, subject,
+			detail, evidence, fingerprint, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			ON CONFLICT (asset_id, fingerprint) DO UPDATE SET scan_id = EXCLUDED.scan_id, check_id = EXCLUDED.check_id,
+			severity = EXCLUDED.severity, sev_rank = EXCLUDED.sev_rank, status = EXCLUDED.status, location = EXCLUDED.location,
+			subject = EXCLUDED.subject, detail = EXCLUDED.detail, evidence = EXCLUDED.evidence, last_seen = EXCLUDED.last_seen`
+	}
+	b.Queue(sql, id, f.OrgID, f.ScanID, f.AssetID, f.CheckID, f.Severity.String(), int(f.Severity), f.Status, f.Location,
+		f.Subject, f.Detail, f.Evidence, f.Fingerprint, f.FirstSeen, f.LastSeen)
+}
