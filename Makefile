@@ -54,6 +54,10 @@ test: ## Run every module's tests against throwaway PostgreSQL and Redis
 bench: ## Run the testing.B benchmarks
 	scripts/test.sh -run '^$$' -bench . -benchmem
 
+.PHONY: selfscan
+selfscan: ## Scan the running suite's own gateway (start it with make run); fails below A+
+	go run ./services/scanning/cmd/pythorix-selfscan -target localhost:8443/healthz -ca .data/pki/ca.crt
+
 .PHONY: devenv-up
 devenv-up: ## Start (or reuse) the throwaway PostgreSQL and Redis
 	@scripts/devenv.sh up

@@ -17,6 +17,8 @@ import (
 
 	"github.com/pythorix/pythorix/platform/pki"
 	"github.com/pythorix/pythorix/services/scanning"
+	"github.com/pythorix/pythorix/services/scanning/catalog"
+	"github.com/pythorix/pythorix/services/scanning/finding"
 	"github.com/pythorix/pythorix/services/scanning/scanner"
 )
 
@@ -543,4 +545,41 @@ func TestScanQueueLimitsAndRestart(t *testing.T) {
 			t.Fatalf("after restart: %v", got)
 		}
 	})
+}
+
+// The suite's own gateway, scanned by the scanner the service runs (the
+// self-scan command's code path), grades A+ with no finding above INFO.
+func TestSelfScanGradesTheGatewayAPlus(t *testing.T) {
+	t.Parallel()
+	s := StartSuite(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, closed, _ := net.SplitHostPort(l.Addr().String())
+	l.Close() // no plain-HTTP listener: the gateway serves HTTPS only
+	res, err := scanning.SelfScan(context.Background(), strings.TrimPrefix(s.URL, "https://")+"/healthz", s.roots, closed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Grade != "A+" || res.Cap != "" {
+		t.Errorf("gateway grade %s (headers %s %d, TLS cap %q): %+v", res.Grade, res.HeaderGrade, res.HeaderScore, res.Cap, res.Tests)
+	}
+	for _, f := range res.Findings {
+		sev := f.Severity
+		if sev == 0 {
+			sev = catalogSeverity(t, f.CheckID)
+		}
+		if sev > finding.Info {
+			t.Errorf("gateway finding %s (%s): %s", f.CheckID, sev, f.Detail)
+		}
+	}
+}
+
+func catalogSeverity(t *testing.T, id string) finding.Severity {
+	c, ok := catalog.Lookup(id)
+	if !ok {
+		t.Fatalf("check %s is not in the catalog", id)
+	}
+	return c.Severity
 }

@@ -45,7 +45,7 @@ func (r *run) probe(ctx context.Context, base string, in observatory.Input, prog
 	if git, _ := r.get(ctx, r.client, base+"/.git/HEAD", "", 4<<10); git != nil && !soft404(git, missing) {
 		if line, ok := gitHead(git); ok {
 			out = append(out, finding.Finding{CheckID: finding.ExposedGit, Location: git.URL, Subject: "/.git/HEAD",
-				Detail: "The Git repository's HEAD is served: the whole repository, history included, can likely be downloaded.",
+				Detail:   "The Git repository's HEAD is served: the whole repository, history included, can likely be downloaded.",
 				Evidence: line})
 		}
 	}
