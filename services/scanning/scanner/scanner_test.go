@@ -72,7 +72,9 @@ func (p pkiSet) cert(t *testing.T, o pki.LeafOptions) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw}, PrivateKey: leaf.Key, Leaf: leaf.Cert}
 }
 
-func startSite(t *testing.T, cert tls.Certificate, h http.HandlerFunc) *site {
+// startSite starts the site; plain, when given, replaces the plain-HTTP
+// side's redirect.
+func startSite(t *testing.T, cert tls.Certificate, h http.HandlerFunc, plain ...http.HandlerFunc) *site {
 	t.Helper()
 	s := &site{}
 	s.tls = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,6 +87,10 @@ func startSite(t *testing.T, cert tls.Certificate, h http.HandlerFunc) *site {
 	t.Cleanup(s.tls.Close)
 	s.plain = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.record(r)
+		if len(plain) > 0 {
+			plain[0](w, r)
+			return
+		}
 		http.Redirect(w, r, "https://"+s.host()+r.URL.Path, http.StatusMovedPermanently)
 	}))
 	t.Cleanup(s.plain.Close)
