@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -480,7 +481,14 @@ type recordingScanner struct {
 	maxHost, maxAll int
 	total, now      int
 	hold            time.Duration
+	calls           map[string]int // scans per host
 }
+
+// Hosts the recording scanner treats specially.
+const (
+	flakyHost = "flaky.example.test" // the first attempt fails, as a reset connection would
+	stuckHost = "stuck.example.test" // never finishes: only the scan's timeout ends it
+)
 
 func (r *recordingScanner) Scan(ctx context.Context, t scanner.Target, p scanner.Progress) (*scanner.Result, error) {
 	r.mu.Lock()
@@ -489,10 +497,18 @@ func (r *recordingScanner) Scan(ctx context.Context, t scanner.Target, p scanner
 	r.now++
 	r.maxAll = max(r.maxAll, r.now)
 	r.total++
-	hold := r.hold
+	r.calls[t.Host]++
+	hold, calls := r.hold, r.calls[t.Host]
 	r.mu.Unlock()
 	defer func() { r.mu.Lock(); r.running[t.Host]--; r.now--; r.mu.Unlock() }()
 	p(50)
+	switch {
+	case t.Host == flakyHost && calls == 1:
+		return nil, errors.New("read tcp: connection reset by peer")
+	case t.Host == stuckHost:
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	select {
 	case <-time.After(hold):
 	case <-ctx.Done():
@@ -503,10 +519,10 @@ func (r *recordingScanner) Scan(ctx context.Context, t scanner.Target, p scanner
 
 func TestScanQueueLimitsAndRestart(t *testing.T) {
 	t.Parallel()
-	rec := &recordingScanner{running: map[string]int{}, hold: 300 * time.Millisecond}
+	rec := &recordingScanner{running: map[string]int{}, calls: map[string]int{}, hold: 300 * time.Millisecond}
 	e := startScanEnv(t, SuiteOptions{Scanning: func(c *scanning.Settings) {
 		c.Scanner = rec
-		c.Limits = scanning.Limits{PerHost: 1, PerOrg: 3, Workers: 8}
+		c.Limits = scanning.Limits{PerHost: 1, PerOrg: 3, Workers: 8, Timeout: 6 * time.Second}
 	}})
 	s := e.s
 	var ids []string
@@ -526,6 +542,26 @@ func TestScanQueueLimitsAndRestart(t *testing.T) {
 		t.Errorf("per-host concurrency %d (limit 1), per-organisation %d (limit 3), scans run %d", rec.maxHost, rec.maxAll, rec.total)
 	}
 	rec.mu.Unlock()
+
+	t.Run("a transient failure is retried; a scan that runs too long fails", func(t *testing.T) {
+		flaky := e.asset(t, flakyHost, "ENVIRONMENT_STAGING")
+		e.grant(t, flaky)
+		stuck := e.asset(t, stuckHost, "ENVIRONMENT_STAGING")
+		e.grant(t, stuck)
+		f, st := e.scan(t, flaky)["id"].(string), e.scan(t, stuck)["id"].(string)
+		if got := e.wait(t, f, "SCAN_STATUS_SUCCEEDED", "SCAN_STATUS_FAILED"); got["status"] != "SCAN_STATUS_SUCCEEDED" {
+			t.Errorf("flaky target: %v", got)
+		}
+		rec.mu.Lock()
+		if rec.calls[flakyHost] != 2 {
+			t.Errorf("flaky target scanned %d times, want 2", rec.calls[flakyHost])
+		}
+		rec.mu.Unlock()
+		got := e.wait(t, st, "SCAN_STATUS_FAILED", "SCAN_STATUS_SUCCEEDED")
+		if got["status"] != "SCAN_STATUS_FAILED" || !strings.Contains(toJSON(got["error"]), "did not finish within") {
+			t.Errorf("stuck target: %v", got)
+		}
+	})
 
 	t.Run("a running scan survives a restart of the service", func(t *testing.T) {
 		rec.mu.Lock()
