@@ -52,6 +52,10 @@ type Settings struct {
 	// Limits bound the queue (PYTHORIX_SCAN_ORG_CONCURRENCY, PYTHORIX_SCAN_HOST_CONCURRENCY,
 	// PYTHORIX_SCAN_ACTIVE_PER_ORG, PYTHORIX_SCAN_WORKERS, PYTHORIX_SCAN_TIMEOUT, PYTHORIX_SCAN_MAX_ATTEMPTS).
 	Limits Limits
+	// Preloaded tells hosts on the HSTS preload list (PYTHORIX_HSTS_PRELOAD_FILE,
+	// Chromium's JSON list; nil: none, so a preloaded site scores 5 below
+	// the Observatory).
+	Preloaded func(host string) bool
 	// Scanner replaces the real scanner (tests of the queue only).
 	Scanner Scanner
 }
@@ -72,6 +76,17 @@ func Options(config.Service) (server.Options, error) {
 		s.RootCAs = x509.NewCertPool()
 		if !s.RootCAs.AppendCertsFromPEM(pem) {
 			return server.Options{}, errors.New("PYTHORIX_EGRESS_CA_FILE holds no PEM certificate")
+		}
+	}
+	if f := os.Getenv("PYTHORIX_HSTS_PRELOAD_FILE"); f != "" {
+		file, err := os.Open(f)
+		if err != nil {
+			return server.Options{}, fmt.Errorf("PYTHORIX_HSTS_PRELOAD_FILE: %w", err)
+		}
+		s.Preloaded, err = scanner.LoadPreloadList(file)
+		file.Close()
+		if err != nil {
+			return server.Options{}, fmt.Errorf("PYTHORIX_HSTS_PRELOAD_FILE: %w", err)
 		}
 	}
 	var errs []error
@@ -125,7 +140,7 @@ func ServerOptions(s Settings) (server.Options, error) {
 	sc := s.Scanner
 	if sc == nil {
 		real, err := scanner.New(scanner.Options{Guard: guard, RootCAs: s.RootCAs, Delay: s.Delay,
-			Timeout: s.Limits.withDefaults().Timeout, HTTPPort: s.HTTPPort})
+			Timeout: s.Limits.withDefaults().Timeout, HTTPPort: s.HTTPPort, Preloaded: s.Preloaded})
 		if err != nil {
 			return server.Options{}, err
 		}
