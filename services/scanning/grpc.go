@@ -20,6 +20,7 @@ import (
 	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/egress"
+	"github.com/pythorix/pythorix/platform/riverq"
 	"github.com/pythorix/pythorix/platform/server"
 	"github.com/pythorix/pythorix/services/scanning/scanner"
 )
@@ -149,7 +150,7 @@ func ServerOptions(s Settings) (server.Options, error) {
 	var queue *Queue
 	return server.Options{
 		Migrations: Migrations(),
-		Migrate:    MigrateRiver,
+		Migrate:    riverq.Migrate,
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			scans := &Scans{db: deps.DB, scanner: sc, limits: s.Limits.withDefaults(), now: time.Now}
 			q, err := NewQueue(deps.DB, scans, deps.Logger)
