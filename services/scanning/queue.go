@@ -17,6 +17,7 @@ import (
 
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/postgres"
+	"github.com/pythorix/pythorix/platform/redact"
 	"github.com/pythorix/pythorix/services/scanning/finding"
 	"github.com/pythorix/pythorix/services/scanning/scanner"
 )
@@ -349,7 +350,7 @@ func severityOf(f scanner.Finding) finding.Severity {
 	return finding.Info
 }
 
-func clip(s string, n int) string { return finding.Bound(s, n) }
+func clip(s string, n int) string { return redact.Bound(s, n) }
 
 // queueFinding writes a finding's state into scan_findings (a new row) or
 // findings (the asset's current state, one row per fingerprint).

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/pythorix/pythorix/platform/redact"
 	"github.com/pythorix/pythorix/services/scanning/finding"
 	"github.com/pythorix/pythorix/services/scanning/observatory"
 )
@@ -107,7 +108,7 @@ func dotenv(resp *observatory.Response) ([]string, bool) {
 		}
 		lines++
 		if m := envLineRe.FindStringSubmatch(line); m != nil {
-			keys = append(keys, m[1]+"="+finding.Redacted)
+			keys = append(keys, m[1]+"="+redact.Redacted)
 		}
 	}
 	return keys, len(keys) >= 1 && len(keys)*2 >= lines

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/pythorix/pythorix/platform/egress"
+	"github.com/pythorix/pythorix/platform/redact"
 	"github.com/pythorix/pythorix/services/scanning/finding"
 	"github.com/pythorix/pythorix/services/scanning/observatory"
 	"github.com/pythorix/pythorix/services/scanning/tlsprobe"
@@ -231,9 +232,9 @@ func prepare(list []finding.Finding) []Finding {
 	out := make([]Finding, 0, len(list))
 	seen := map[string]bool{}
 	for _, f := range list {
-		f.Location = finding.Bound(finding.Redact(f.Location), 2048)
+		f.Location = redact.Bound(redact.String(f.Location), 2048)
 		f.Evidence = finding.Clean(f.Evidence)
-		f.Detail = finding.Bound(finding.Redact(f.Detail), 2048)
+		f.Detail = redact.Bound(redact.String(f.Detail), 2048)
 		fp := finding.Fingerprint(f.CheckID, f.Location, f.Subject)
 		if seen[fp] {
 			continue
