@@ -3,11 +3,9 @@ package scanning
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -63,22 +61,9 @@ type Settings struct {
 
 // Options wire scanning from the environment.
 func Options(config.Service) (server.Options, error) {
-	s := Settings{DNSServer: os.Getenv("PYTHORIX_DNS_SERVER"), HTTPPort: os.Getenv("PYTHORIX_SCAN_HTTP_PORT")}
-	for _, c := range strings.Split(os.Getenv("PYTHORIX_EGRESS_ALLOW_CIDRS"), ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			s.AllowCIDRs = append(s.AllowCIDRs, c)
-		}
-	}
-	if f := os.Getenv("PYTHORIX_EGRESS_CA_FILE"); f != "" {
-		pem, err := os.ReadFile(f)
-		if err != nil {
-			return server.Options{}, fmt.Errorf("PYTHORIX_EGRESS_CA_FILE: %w", err)
-		}
-		s.RootCAs = x509.NewCertPool()
-		if !s.RootCAs.AppendCertsFromPEM(pem) {
-			return server.Options{}, errors.New("PYTHORIX_EGRESS_CA_FILE holds no PEM certificate")
-		}
-	}
+	var env config.Env
+	s := Settings{DNSServer: os.Getenv("PYTHORIX_DNS_SERVER"), HTTPPort: os.Getenv("PYTHORIX_SCAN_HTTP_PORT"),
+		AllowCIDRs: env.List("PYTHORIX_EGRESS_ALLOW_CIDRS"), RootCAs: env.CertPool("PYTHORIX_EGRESS_CA_FILE")}
 	if f := os.Getenv("PYTHORIX_HSTS_PRELOAD_FILE"); f != "" {
 		file, err := os.Open(f)
 		if err != nil {
@@ -90,46 +75,19 @@ func Options(config.Service) (server.Options, error) {
 			return server.Options{}, fmt.Errorf("PYTHORIX_HSTS_PRELOAD_FILE: %w", err)
 		}
 	}
-	var errs []error
-	s.Delay = envDuration("PYTHORIX_SCAN_DELAY", 200*time.Millisecond, &errs)
+	s.Delay = env.Duration("PYTHORIX_SCAN_DELAY", 200*time.Millisecond, time.Hour)
 	s.Limits = Limits{
-		PerOrg:      envInt("PYTHORIX_SCAN_ORG_CONCURRENCY", 4, &errs),
-		PerHost:     envInt("PYTHORIX_SCAN_HOST_CONCURRENCY", 1, &errs),
-		Active:      envInt("PYTHORIX_SCAN_ACTIVE_PER_ORG", 100, &errs),
-		Workers:     envInt("PYTHORIX_SCAN_WORKERS", 10, &errs),
-		Timeout:     envDuration("PYTHORIX_SCAN_TIMEOUT", 2*time.Minute, &errs),
-		MaxAttempts: envInt("PYTHORIX_SCAN_MAX_ATTEMPTS", 3, &errs),
+		PerOrg:      env.Int("PYTHORIX_SCAN_ORG_CONCURRENCY", 4),
+		PerHost:     env.Int("PYTHORIX_SCAN_HOST_CONCURRENCY", 1),
+		Active:      env.Int("PYTHORIX_SCAN_ACTIVE_PER_ORG", 100),
+		Workers:     env.Int("PYTHORIX_SCAN_WORKERS", 10),
+		Timeout:     env.Duration("PYTHORIX_SCAN_TIMEOUT", 2*time.Minute, time.Hour),
+		MaxAttempts: env.Int("PYTHORIX_SCAN_MAX_ATTEMPTS", 3),
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := env.Err(); err != nil {
 		return server.Options{}, err
 	}
 	return ServerOptions(s)
-}
-
-func envInt(name string, def int, errs *[]error) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 10000 {
-		*errs = append(*errs, fmt.Errorf("%s: must be a whole number from 1 to 10000", name))
-		return def
-	}
-	return n
-}
-
-func envDuration(name string, def time.Duration, errs *[]error) time.Duration {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || d > time.Hour {
-		*errs = append(*errs, fmt.Errorf("%s: must be a duration from 0s to 1h", name))
-		return def
-	}
-	return d
 }
 
 // ServerOptions wire scanning with explicit settings (tests).
