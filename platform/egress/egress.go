@@ -25,7 +25,7 @@ var nonPublic = mustPrefixes(
 	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
 	"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
 	"203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
-	"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+	"::/96", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
 	"2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
 )
 
@@ -61,7 +61,9 @@ func NewGuard(allowCIDRs ...string) (*Guard, error) {
 
 // Allowed reports whether an address may be dialled.
 func (g *Guard) Allowed(a netip.Addr) bool {
-	a = a.Unmap()
+	// A zone ("fd00::1%eth0") would make every prefix test false, and the
+	// kernel ignores it for a global address: judge the address without it.
+	a = a.Unmap().WithZone("")
 	if !a.IsValid() {
 		return false
 	}

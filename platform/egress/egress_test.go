@@ -28,6 +28,9 @@ func TestAllowed(t *testing.T) {
 		{"224.0.0.1", false, false}, {"255.255.255.255", false, false}, {"192.0.2.1", false, false},
 		{"::1", false, false}, {"::", false, false}, {"fe80::1", false, false}, {"fc00::1", false, false},
 		{"fd00:ec2::254", false, false}, {"::ffff:10.0.0.1", false, false}, {"64:ff9b::a00:1", false, false},
+		// Zones must not hide an address; IPv4-compatible addresses are not public.
+		{"fd00::1%eth0", false, false}, {"64:ff9b::a9fe:a9fe%1", false, false}, {"2002:a9fe:a9fe::1%1", false, false},
+		{"100::1%1", false, false}, {"::7f00:1", false, false}, {"fe80::1%lo", false, false},
 	}
 	for _, tc := range tests {
 		a := netip.MustParseAddr(tc.addr)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,6 +112,9 @@ func (a *Assets) checkHost(host string) error {
 		h = h[:i]
 	}
 	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		if p, err := strconv.Atoi(h[i+1:]); err != nil || p < 1 || p > 65535 {
+			return &invalid.Field{Name: "host", Reason: "has a port outside 1-65535"}
+		}
 		h = h[:i]
 	}
 	ip, err := netip.ParseAddr(h)

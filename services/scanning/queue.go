@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/pythorix/pythorix/platform/egress"
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/redact"
@@ -74,10 +75,24 @@ func NewQueue(db *pgxpool.Pool, scans *Scans, log *slog.Logger) (*Queue, error) 
 // Run works the queue until ctx ends, then stops: running scans get a few
 // seconds to finish and are then canceled and put back in the queue.
 func (q *Queue) Run(ctx context.Context) error {
-	if err := q.client.Start(ctx); err != nil {
+	// River's own context outlives ours, so that Stop below is a soft stop.
+	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("river: start: %w", err)
 	}
-	<-ctx.Done()
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			if n, err := q.scans.sweep(ctx); err != nil {
+				q.log.WarnContext(ctx, "scan sweep", "error", err.Error())
+			} else if n > 0 {
+				q.log.InfoContext(ctx, "failed scans whose job ended without a result", "count", n)
+			}
+		}
+	}
 	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	if err := q.client.Stop(stop); err != nil {
@@ -131,7 +146,9 @@ var errBusy = errors.New("concurrency limit reached")
 func (s *Scans) claim(ctx context.Context, a scanArgs) (*Scan, error) {
 	var out *Scan
 	err := postgres.InOrg(ctx, s.db, postgres.AllOrgs, func(tx pgx.Tx) error {
-		x, err := scanScan(tx.QueryRow(ctx, `SELECT `+scanCols+` FROM scans WHERE id = $1 AND org_id = $2`, a.ScanID, a.OrgID))
+		// The row stays locked to the end: a cancel that commits meanwhile
+		// waits, and then finds the scan running (and cancels it there).
+		x, err := scanScan(tx.QueryRow(ctx, `SELECT `+scanCols+` FROM scans WHERE id = $1 AND org_id = $2 FOR UPDATE`, a.ScanID, a.OrgID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -175,7 +192,11 @@ func (s *Scans) claim(ctx context.Context, a scanArgs) (*Scan, error) {
 			return errBusy
 		}
 		out, err = scanScan(tx.QueryRow(ctx, `UPDATE scans SET status = 'RUNNING', progress = 0, error = '',
-			started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1 RETURNING `+scanCols, x.ID))
+			started_at = coalesce(started_at, now()), updated_at = now() WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')
+			RETURNING `+scanCols, x.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			out, err = nil, nil
+		}
 		return err
 	})
 	return out, err
@@ -206,13 +227,15 @@ func (s *Scans) run(ctx context.Context, a scanArgs, attempt, maxAttempts int) e
 		}
 		last = p
 		// Progress is advisory: a failed update is not worth failing the scan.
-		_, _ = s.db.Exec(sctx, `UPDATE scans SET progress = $2, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`,
-			x.ID, min(p, 99))
+		_ = s.update(sctx, x, `UPDATE scans SET progress = $2, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`, min(p, 99))
 	})
-	bg := context.WithoutCancel(ctx)
+	// Storing the outcome outlives the job's context, within a bound.
+	bg, cancelBG := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancelBG()
 	if err == nil {
 		return s.complete(bg, x, res)
 	}
+	timedOut := ctx.Err() == nil && (errors.Is(sctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded))
 	// Why the scan stopped decides what happens to it.
 	status, serr := s.status(bg, x)
 	switch {
@@ -220,19 +243,67 @@ func (s *Scans) run(ctx context.Context, a scanArgs, attempt, maxAttempts int) e
 		return serr
 	case status == StatusCanceled:
 		return river.JobCancel(err)
-	case errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+	case timedOut:
 		return s.fail(bg, x, fmt.Sprintf("the scan did not finish within %s", s.limits.Timeout))
+	case errors.Is(err, egress.ErrBlocked):
+		return s.fail(bg, x, "the target's address is not one scans may reach")
 	case ctx.Err() != nil:
-		// The process is stopping: back to the queue, to run again.
-		_, uerr := s.db.Exec(bg, `UPDATE scans SET status = 'QUEUED', progress = 0, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`, x.ID)
-		return errors.Join(err, uerr)
+		// The process is stopping: back to the queue, to run again. A
+		// snooze does not use up an attempt.
+		if uerr := s.update(bg, x, `UPDATE scans SET status = 'QUEUED', progress = 0, updated_at = now() WHERE id = $1 AND status = 'RUNNING'`); uerr != nil {
+			return errors.Join(err, uerr)
+		}
+		return river.JobSnooze(time.Second)
 	case attempt < maxAttempts:
-		_, uerr := s.db.Exec(bg, `UPDATE scans SET status = 'QUEUED', progress = 0, error = left($2, 1000), updated_at = now()
-			WHERE id = $1 AND status = 'RUNNING'`, x.ID, "attempt "+fmt.Sprint(attempt)+" failed: "+err.Error())
+		uerr := s.update(bg, x, `UPDATE scans SET status = 'QUEUED', progress = 0, error = left($2, 1000), updated_at = now()
+			WHERE id = $1 AND status = 'RUNNING'`, "attempt "+fmt.Sprint(attempt)+" failed: "+err.Error())
 		return errors.Join(err, uerr)
 	default:
 		return s.fail(bg, x, err.Error())
 	}
+}
+
+// update runs one statement on a scan's row in its organisation; the first
+// argument is the scan's id.
+func (s *Scans) update(ctx context.Context, x *Scan, sql string, args ...any) error {
+	return postgres.InOrg(ctx, s.db, x.OrgID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, sql, append([]any{x.ID}, args...)...)
+		return err
+	})
+}
+
+// sweep fails the scans whose job ended without a result (discarded after
+// its last attempt, lost with a crashed process): without it they would
+// count against the concurrency limits forever.
+func (s *Scans) sweep(ctx context.Context) (int, error) {
+	n := 0
+	err := postgres.InOrg(ctx, s.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE scans sc SET status = 'FAILED', error = 'the scan ended without a result', ended_at = now(),
+			updated_at = now() WHERE sc.status IN ('QUEUED', 'RUNNING') AND sc.updated_at < now() - interval '1 minute'
+			AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.id = sc.job_id
+				AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))
+			RETURNING sc.id::text, sc.org_id::text, sc.asset_id::text`)
+		if err != nil {
+			return err
+		}
+		type swept struct{ id, org, asset string }
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (swept, error) {
+			var x swept
+			return x, r.Scan(&x.id, &x.org, &x.asset)
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range list {
+			if err := outbox.Append(ctx, tx, systemEvent(x.org, "scanning.scan.fail", x.id, map[string]any{"asset_id": x.asset,
+				"reason": "the scan ended without a result"})); err != nil {
+				return err
+			}
+		}
+		n = len(list)
+		return nil
+	})
+	return n, err
 }
 
 func (s *Scans) assetHost(ctx context.Context, x *Scan) (string, error) {

@@ -153,9 +153,11 @@ func scanScan(r pgx.Row) (*Scan, error) {
 }
 
 // target splits an asset's host (name[:port][/path]) into what the scanner reaches.
+// The default port is dropped, so that "example.com" and "example.com:443"
+// count as one host for the per-host limit.
 func targetOf(host string) scanner.Target {
 	h, path, _ := strings.Cut(host, "/")
-	return scanner.Target{Host: strings.ToLower(h), Path: "/" + path}
+	return scanner.Target{Host: strings.TrimSuffix(strings.ToLower(h), ":443"), Path: "/" + path}
 }
 
 func uuidOrNil(s string) any {
@@ -194,6 +196,10 @@ func (s *Scans) Create(ctx context.Context, a Actor, orgID, assetID string) (*Sc
 			return ErrNoGrant
 		}
 		if err != nil {
+			return err
+		}
+		// Creations in an organisation take turns, so the cap holds.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('pythorix.scan.create'), hashtext($1))`, orgID); err != nil {
 			return err
 		}
 		var active int

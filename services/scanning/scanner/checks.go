@@ -156,7 +156,17 @@ func verboseError(resp *observatory.Response) []finding.Finding {
 		if loc == nil {
 			continue
 		}
-		from, to := max(0, loc[0]-200), min(len(resp.Body), loc[1]+600)
+		// Whole lines around the match, so that a cut never splits a
+		// "name=value" pair the redaction must recognise.
+		from := bytes.LastIndexByte(resp.Body[:max(0, loc[0]-200)], '\n') + 1
+		to := loc[1] + 600
+		if to >= len(resp.Body) {
+			to = len(resp.Body)
+		} else if nl := bytes.IndexByte(resp.Body[to:], '\n'); nl >= 0 {
+			to += nl
+		} else {
+			to = len(resp.Body)
+		}
 		return []finding.Finding{{CheckID: finding.VerboseErrors, Location: resp.URL, Subject: sig.name,
 			Detail:   fmt.Sprintf("The response (status %d) shows a %s: internals an attacker can use.", resp.Status, sig.name),
 			Evidence: string(resp.Body[from:to])}}

@@ -228,13 +228,16 @@ func (s *Scanner) Scan(ctx context.Context, t Target, progress Progress) (*Resul
 }
 
 // prepare redacts, bounds and fingerprints findings, dropping repeats.
+// Every field may carry the target's bytes (a resource URL, a security.txt
+// value), so every field is made valid UTF-8 without NULs and redacted.
 func prepare(list []finding.Finding) []Finding {
 	out := make([]Finding, 0, len(list))
 	seen := map[string]bool{}
 	for _, f := range list {
-		f.Location = redact.Bound(redact.String(f.Location), 2048)
+		f.Location = text(f.Location, 2048)
+		f.Subject = text(f.Subject, 512)
+		f.Detail = text(f.Detail, 2048)
 		f.Evidence = finding.Clean(f.Evidence)
-		f.Detail = redact.Bound(redact.String(f.Detail), 2048)
 		fp := finding.Fingerprint(f.CheckID, f.Location, f.Subject)
 		if seen[fp] {
 			continue
@@ -243,6 +246,12 @@ func prepare(list []finding.Finding) []Finding {
 		out = append(out, Finding{Finding: f, Fingerprint: fp})
 	}
 	return out
+}
+
+// text makes a short field storable: valid UTF-8, no NULs, no secrets.
+func text(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	return redact.Bound(redact.String(s), n)
 }
 
 // Grades lists the grades from best to worst.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pythorix/pythorix/platform/egress"
 	"github.com/pythorix/pythorix/platform/pki"
@@ -360,5 +361,35 @@ func TestTargetsAreValidated(t *testing.T) {
 	}
 	if _, err := scanner.New(scanner.Options{}); err == nil {
 		t.Error("a scanner without a guard was built")
+	}
+}
+
+// Bytes a hostile page controls end up in a finding's fields: they must be
+// storable (valid UTF-8, no NUL) and carry no secret.
+func TestHostileBytesInFindingsAreStorable(t *testing.T) {
+	p := newPKI(t)
+	s := startSite(t, p.cert(t, pki.LeafOptions{DNSNames: []string{"localhost"}}), func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<img src=\"http://u:s3cr3tpass@cdn.example/\xff\x00a.png?access_token=s3cr3ttoken\">")
+	})
+	res, err := newScanner(t, p.roots, s.httpPort(), 0).Scan(context.Background(), scanner.Target{Host: s.host(), Path: "/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mixed bool
+	for _, f := range res.Findings {
+		for _, v := range []string{f.Location, f.Subject, f.Detail, f.Evidence} {
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) || strings.Contains(v, "s3cr3t") {
+				t.Errorf("%s: %q", f.CheckID, v)
+			}
+		}
+		mixed = mixed || f.CheckID == finding.MixedContentPassive
+	}
+	if !mixed {
+		t.Error("no mixed-content finding")
 	}
 }
