@@ -19,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/pythorix/pythorix/platform/config"
+	"github.com/pythorix/pythorix/platform/envelope"
 	"github.com/pythorix/pythorix/platform/mail"
 	"github.com/pythorix/pythorix/platform/pgtest"
 	"github.com/pythorix/pythorix/platform/pki"
@@ -41,6 +42,10 @@ type Suite struct {
 	Mail     *Mailbox
 	Identity identity.Config
 	Scanning scanning.Settings
+	// Integrations are the integrations service's settings (its key ring
+	// is KEK, kept to read raw ciphertexts in tests).
+	Integrations integrations.Settings
+	KEK          *envelope.Keyring
 	// AuditKey signs audit checkpoints; AuditVerifier checks them.
 	AuditKey, AuditVerifier string
 	// Gateway is the primary gateway (for benchmarks of its internals).
@@ -51,6 +56,8 @@ type Suite struct {
 	// gatewayEnv starts further gateway replicas on the same services.
 	gatewayEnv map[string]string
 	roots      *x509.CertPool
+	// databases are the services' database URLs (tests that read raw rows).
+	databases map[string]string
 }
 
 // SuiteOptions adjust a suite.
@@ -59,6 +66,8 @@ type SuiteOptions struct {
 	Identity func(*identity.Config)
 	// Scanning edits scanning's settings before it starts.
 	Scanning func(*scanning.Settings)
+	// Integrations edits the integrations service's settings before it starts.
+	Integrations func(*integrations.Settings)
 }
 
 func randomKey() string {
@@ -72,7 +81,8 @@ func randomKey() string {
 func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 	t.Helper()
 	dir := servertest.PKI(t)
-	s := &Suite{PKI: dir, Mail: startMailbox(t, dir), stop: map[string]func(){}, restart: map[string]func(testing.TB){}}
+	s := &Suite{PKI: dir, Mail: startMailbox(t, dir), stop: map[string]func(){}, restart: map[string]func(testing.TB){},
+		databases: map[string]string{}}
 	var err error
 	if s.AuditKey, s.AuditVerifier, err = note.GenerateKey(rand.Reader, "pythorix-audit-test"); err != nil {
 		t.Fatal(err)
@@ -94,9 +104,16 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		s.Scanning.RootCAs = x509.NewCertPool()
 		s.Scanning.RootCAs.AppendCertsFromPEM(caPEM)
 	}
+	if s.KEK, err = envelope.ParseKeyring("kek1:" + randomKey()); err != nil {
+		t.Fatal(err)
+	}
+	s.Integrations = integrations.Settings{KEK: s.KEK, RootCAs: s.Scanning.RootCAs}
 	for _, o := range so {
 		if o.Identity != nil {
 			o.Identity(&s.Identity)
+		}
+		if o.Integrations != nil {
+			o.Integrations(&s.Integrations)
 		}
 		if o.Scanning != nil {
 			o.Scanning(&s.Scanning)
@@ -109,10 +126,11 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		"PYTHORIX_GATEWAY_TLS_KEY": pki.GatewayHTTPSPaths(dir).Key, "PYTHORIX_MAX_BODY_BYTES": "65536",
 		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns}
 	services := map[string]func(config.Service) (server.Options, error){
-		"identity": func(c config.Service) (server.Options, error) { return identity.ServerOptions(c, s.Identity) },
-		"tenancy":  tenancy.Options, "integrations": integrations.Options,
-		"scanning": func(config.Service) (server.Options, error) { return scanning.ServerOptions(s.Scanning) },
-		"audit":    func(config.Service) (server.Options, error) { return audit.ServerOptions(secret.New(s.AuditKey)) },
+		"identity":     func(c config.Service) (server.Options, error) { return identity.ServerOptions(c, s.Identity) },
+		"tenancy":      tenancy.Options,
+		"integrations": func(config.Service) (server.Options, error) { return integrations.ServerOptions(s.Integrations) },
+		"scanning":     func(config.Service) (server.Options, error) { return scanning.ServerOptions(s.Scanning) },
+		"audit":        func(config.Service) (server.Options, error) { return audit.ServerOptions(secret.New(s.AuditKey)) },
 	}
 	// Listen first, so that services calling each other know the addresses.
 	listeners := map[string]net.Listener{}
@@ -130,6 +148,7 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 			t.Fatal(err)
 		}
 		cfg := servertest.Config(t, name, dir, probe.Migrations)
+		s.databases[name] = cfg.DatabaseURL.Reveal()
 		cfg.RedisNamespace = ns
 		cfg.TenancyAddr = listeners["tenancy"].Addr().String()
 		cfg.IdentityAddr = listeners["identity"].Addr().String()

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/pythorix/pythorix/gen"
+	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 	"github.com/pythorix/pythorix/platform/logging"
 )
 
@@ -167,6 +168,7 @@ func (g *Gateway) routes(mux *runtime.ServeMux) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(gen.OpenAPI)
 	})
+	root.Handle("POST /v1/hooks/{provider}/{integrationId}", g.hooks(integrationsv1.NewIntegrationsServiceClient(g.conns["integrations"])))
 	root.Handle("/v1/", reports(mux))
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"code": CodeName(codes.NotFound), "message": "not found", "details": []any{}, "requestId": logging.RequestID(r.Context())})

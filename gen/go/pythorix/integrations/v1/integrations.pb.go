@@ -371,8 +371,10 @@ type Integration struct {
 	// Why the platform disabled the integration (e.g. repeated delivery
 	// failures, credentials revoked by the provider); empty otherwise.
 	DisabledReason string `protobuf:"bytes,14,opt,name=disabled_reason,json=disabledReason,proto3" json:"disabled_reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Whether a secret for verifying inbound hooks is set (write-only too).
+	InboundSecretSet bool `protobuf:"varint,15,opt,name=inbound_secret_set,json=inboundSecretSet,proto3" json:"inbound_secret_set,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Integration) Reset() {
@@ -516,6 +518,13 @@ func (x *Integration) GetDisabledReason() string {
 		return x.DisabledReason
 	}
 	return ""
+}
+
+func (x *Integration) GetInboundSecretSet() bool {
+	if x != nil {
+		return x.InboundSecretSet
+	}
+	return false
 }
 
 type isIntegration_Config interface {
@@ -708,7 +717,12 @@ type CreateIntegrationRequest struct {
 	Config isCreateIntegrationRequest_Config `protobuf_oneof:"config"`
 	// Write-only: never returned. Required for every kind but webhook, for which
 	// the signing key is generated when absent and can be set later.
-	Secret        string `protobuf:"bytes,8,opt,name=secret,proto3" json:"secret,omitempty"`
+	Secret string `protobuf:"bytes,8,opt,name=secret,proto3" json:"secret,omitempty"`
+	// Write-only: the key inbound hooks at /v1/hooks/{provider}/{id} are
+	// verified with (a Slack signing secret, a Stripe whsec_ endpoint secret,
+	// a Standard Webhooks whsec_ secret). Without it, Standard Webhooks hooks
+	// are verified with the webhook's signing secret.
+	InboundSecret string `protobuf:"bytes,9,opt,name=inbound_secret,json=inboundSecret,proto3" json:"inbound_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -810,6 +824,13 @@ func (x *CreateIntegrationRequest) GetPagerduty() *PagerDutyConfig {
 func (x *CreateIntegrationRequest) GetSecret() string {
 	if x != nil {
 		return x.Secret
+	}
+	return ""
+}
+
+func (x *CreateIntegrationRequest) GetInboundSecret() string {
+	if x != nil {
+		return x.InboundSecret
 	}
 	return ""
 }
@@ -1103,7 +1124,9 @@ type UpdateIntegrationRequest struct {
 	//	*UpdateIntegrationRequest_Pagerduty
 	Config isUpdateIntegrationRequest_Config `protobuf_oneof:"config"`
 	// Write-only: replaces the stored secret when set.
-	Secret        *string `protobuf:"bytes,8,opt,name=secret,proto3,oneof" json:"secret,omitempty"`
+	Secret *string `protobuf:"bytes,8,opt,name=secret,proto3,oneof" json:"secret,omitempty"`
+	// Write-only: replaces the inbound verification key when set.
+	InboundSecret *string `protobuf:"bytes,9,opt,name=inbound_secret,json=inboundSecret,proto3,oneof" json:"inbound_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1205,6 +1228,13 @@ func (x *UpdateIntegrationRequest) GetPagerduty() *PagerDutyConfig {
 func (x *UpdateIntegrationRequest) GetSecret() string {
 	if x != nil && x.Secret != nil {
 		return *x.Secret
+	}
+	return ""
+}
+
+func (x *UpdateIntegrationRequest) GetInboundSecret() string {
+	if x != nil && x.InboundSecret != nil {
+		return *x.InboundSecret
 	}
 	return ""
 }
@@ -1907,7 +1937,7 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"projectKey\x12 \n" +
 	"\x05email\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\"\x11\n" +
-	"\x0fPagerDutyConfig\"\x9b\x05\n" +
+	"\x0fPagerDutyConfig\"\xc9\x05\n" +
 	"\vIntegration\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x12\n" +
@@ -1926,7 +1956,8 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12'\n" +
-	"\x0fdisabled_reason\x18\x0e \x01(\tR\x0edisabledReasonB\b\n" +
+	"\x0fdisabled_reason\x18\x0e \x01(\tR\x0edisabledReason\x12,\n" +
+	"\x12inbound_secret_set\x18\x0f \x01(\bR\x10inboundSecretSetB\b\n" +
 	"\x06config\"\xb6\x04\n" +
 	"\bDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
@@ -1945,7 +1976,7 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"createTime\x12F\n" +
 	"\x11last_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x12F\n" +
 	"\x11next_attempt_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x1b\n" +
-	"\treplay_of\x18\r \x01(\tR\breplayOf\"\xf1\x05\n" +
+	"\treplay_of\x18\r \x01(\tR\breplayOf\"\xa2\x06\n" +
 	"\x18CreateIntegrationRequest\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12I\n" +
 	"\x04kind\x18\x02 \x01(\x0e2).pythorix.integrations.v1.IntegrationKindB\n" +
@@ -1955,7 +1986,8 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"\x05slack\x18\x05 \x01(\v2%.pythorix.integrations.v1.SlackConfigH\x00R\x05slack\x12:\n" +
 	"\x04jira\x18\x06 \x01(\v2$.pythorix.integrations.v1.JiraConfigH\x00R\x04jira\x12I\n" +
 	"\tpagerduty\x18\a \x01(\v2).pythorix.integrations.v1.PagerDutyConfigH\x00R\tpagerduty\x12 \n" +
-	"\x06secret\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06secret:\x81\x02\xbaH\xfd\x01\x1a\xfa\x01\n" +
+	"\x06secret\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06secret\x12/\n" +
+	"\x0einbound_secret\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\rinboundSecret:\x81\x02\xbaH\xfd\x01\x1a\xfa\x01\n" +
 	"\x17create_integration.kind\x12Fmust match the configuration given (webhook, slack, jira or pagerduty)\x1a\x96\x01this.kind == 1 ? has(this.webhook) : this.kind == 2 ? has(this.slack) : this.kind == 3 ? has(this.jira) : this.kind == 4 ? has(this.pagerduty) : falseB\x0f\n" +
 	"\x06config\x12\x05\xbaH\x02\b\x01B\n" +
 	"\n" +
@@ -1973,7 +2005,7 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"\x15GetIntegrationRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"a\n" +
 	"\x16GetIntegrationResponse\x12G\n" +
-	"\vintegration\x18\x01 \x01(\v2%.pythorix.integrations.v1.IntegrationR\vintegration\"\xd5\x03\n" +
+	"\vintegration\x18\x01 \x01(\v2%.pythorix.integrations.v1.IntegrationR\vintegration\"\xa0\x04\n" +
 	"\x18UpdateIntegrationRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
 	"\x04name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dH\x01R\x04name\x88\x01\x01\x12\x1d\n" +
@@ -1983,12 +2015,15 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"\x04jira\x18\x06 \x01(\v2$.pythorix.integrations.v1.JiraConfigH\x00R\x04jira\x12I\n" +
 	"\tpagerduty\x18\a \x01(\v2).pythorix.integrations.v1.PagerDutyConfigH\x00R\tpagerduty\x12'\n" +
 	"\x06secret\x18\b \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80 H\x03R\x06secret\x88\x01\x01B\b\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80 H\x03R\x06secret\x88\x01\x01\x126\n" +
+	"\x0einbound_secret\x18\t \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04H\x04R\rinboundSecret\x88\x01\x01B\b\n" +
 	"\x06configB\a\n" +
 	"\x05_nameB\n" +
 	"\n" +
 	"\b_enabledB\t\n" +
-	"\a_secret\"d\n" +
+	"\a_secretB\x11\n" +
+	"\x0f_inbound_secret\"d\n" +
 	"\x19UpdateIntegrationResponse\x12G\n" +
 	"\vintegration\x18\x01 \x01(\v2%.pythorix.integrations.v1.IntegrationR\vintegration\"4\n" +
 	"\x18DeleteIntegrationRequest\x12\x18\n" +
