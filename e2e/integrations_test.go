@@ -28,6 +28,7 @@ import (
 	"github.com/pythorix/pythorix/platform/server/servertest"
 	"github.com/pythorix/pythorix/services/integrations"
 	"github.com/pythorix/pythorix/services/integrations/signing"
+	"github.com/pythorix/pythorix/services/scanning"
 )
 
 // receiver is a real HTTPS endpoint that checks each delivery's Standard
@@ -497,4 +498,48 @@ func hmacHex(key, msg string) string {
 
 func slackSignature(secret, ts, body string) string {
 	return "v0=" + hmacHex(secret, "v0:"+ts+":"+body)
+}
+
+// A finished scan publishes scan.completed, finding.created and
+// grade.changed; a subscribed webhook receives them, signed.
+func TestScanEventsReachIntegrations(t *testing.T) {
+	t.Parallel()
+	rd := startRedirector(t)
+	e := startScanEnv(t, SuiteOptions{
+		Scanning: func(c *scanning.Settings) {
+			c.AllowCIDRs = []string{"127.0.0.0/8"}
+			c.HTTPPort = rd.port
+		},
+		Integrations: fastRetry,
+	})
+	s := e.s
+	sec := newWebhookSecret(t)
+	rc := startReceiver(t, s.PKI, sec)
+	code, out := s.req(t, "POST", "/v1/integrations", map[string]any{"name": "all", "kind": "INTEGRATION_KIND_WEBHOOK",
+		"webhook": map[string]any{"url": rc.url()}, "secret": sec}, e.owner, e.org)
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	site := startSite(t, s.PKI)
+	site.set(map[string][]string{"Server": {"nginx/1.18.0"}}, "<p>bare</p>")
+	rd.add("/app-ev", "https://"+site.hostPort()+"/app-ev")
+	asset := e.asset(t, site.hostPort()+"/app-ev", "ENVIRONMENT_STAGING")
+	e.grant(t, asset)
+	e.wait(t, e.scan(t, asset)["id"].(string), "SCAN_STATUS_SUCCEEDED")
+	types := func() map[string]int {
+		out := map[string]int{}
+		for _, h := range rc.hooks() {
+			if h.verified {
+				out[h.typ]++
+			}
+		}
+		return out
+	}
+	waitFor(t, "scan events", 15*time.Second, func() bool {
+		got := types()
+		return got["scan.completed"] == 1 && got["finding.created"] >= 4
+	})
+	site.set(hardened, "<p>fixed</p>")
+	e.wait(t, e.scan(t, asset)["id"].(string), "SCAN_STATUS_SUCCEEDED")
+	waitFor(t, "grade.changed", 15*time.Second, func() bool { return types()["grade.changed"] == 1 && types()["scan.completed"] == 2 })
 }

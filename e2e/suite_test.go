@@ -142,6 +142,7 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		listeners[name] = lis
 		s.gatewayEnv["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"] = lis.Addr().String()
 	}
+	s.Scanning.IntegrationsAddr = listeners["integrations"].Addr().String()
 	for name, options := range services {
 		probe, err := options(config.Service{Name: name})
 		if err != nil {

@@ -45,6 +45,8 @@ type Service struct {
 	// Peer services this one calls (membership checks go to tenancy).
 	TenancyAddr  string `env:"PYTHORIX_TENANCY_ADDR" envDefault:"127.0.0.1:9102"`
 	IdentityAddr string `env:"PYTHORIX_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+	// IntegrationsAddr receives the events a service publishes (scanning).
+	IntegrationsAddr string `env:"PYTHORIX_INTEGRATIONS_ADDR" envDefault:"127.0.0.1:9105"`
 	// AuditAddr receives the service's audit outbox.
 	AuditAddr string `env:"PYTHORIX_AUDIT_ADDR" envDefault:"127.0.0.1:9104"`
 	// MembershipCacheTTL bounds how long a resolved role is reused; changes

@@ -141,9 +141,13 @@ func NewDeliveries(db *pgxpool.Pool, store *Store, guard *egress.Guard, retry Re
 	c, err := river.NewClient(riverpgxv5.New(db), &river.Config{
 		Queues:               map[string]river.QueueConfig{deliveryQueue: {MaxWorkers: max(workers, 1)}},
 		Workers:              workersReg,
-		Logger:               log,
+		Logger:               log.With("component", "river"),
 		MaxAttempts:          len(retry.Schedule) + 1,
 		RescueStuckJobsAfter: time.Minute,
+		FetchCooldown:        50 * time.Millisecond,
+		FetchPollInterval:    500 * time.Millisecond,
+		// The service's role owns nothing, so it cannot reindex River's tables.
+		ReindexerIndexNames: []string{},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 	scanningv1 "github.com/pythorix/pythorix/gen/go/pythorix/scanning/v1"
 	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/config"
@@ -55,15 +56,19 @@ type Settings struct {
 	// Chromium's JSON list; nil: none, so a preloaded site scores 5 below
 	// the Observatory).
 	Preloaded func(host string) bool
+	// IntegrationsAddr is where finished scans publish their events
+	// (PYTHORIX_INTEGRATIONS_ADDR; empty: not published).
+	IntegrationsAddr string
 	// Scanner replaces the real scanner (tests of the queue only).
 	Scanner Scanner
 }
 
 // Options wire scanning from the environment.
-func Options(config.Service) (server.Options, error) {
+func Options(cfg config.Service) (server.Options, error) {
 	var env config.Env
 	s := Settings{DNSServer: os.Getenv("PYTHORIX_DNS_SERVER"), HTTPPort: os.Getenv("PYTHORIX_SCAN_HTTP_PORT"),
-		AllowCIDRs: env.List("PYTHORIX_EGRESS_ALLOW_CIDRS"), RootCAs: env.CertPool("PYTHORIX_EGRESS_CA_FILE")}
+		IntegrationsAddr: cfg.IntegrationsAddr,
+		AllowCIDRs:       env.List("PYTHORIX_EGRESS_ALLOW_CIDRS"), RootCAs: env.CertPool("PYTHORIX_EGRESS_CA_FILE")}
 	if f := os.Getenv("PYTHORIX_HSTS_PRELOAD_FILE"); f != "" {
 		file, err := os.Open(f)
 		if err != nil {
@@ -111,7 +116,15 @@ func ServerOptions(s Settings) (server.Options, error) {
 		Migrate:    riverq.Migrate,
 		Register: func(reg grpc.ServiceRegistrar, deps server.Deps) error {
 			scans := &Scans{db: deps.DB, scanner: sc, limits: s.Limits.withDefaults(), now: time.Now}
-			q, err := NewQueue(deps.DB, scans, deps.Logger)
+			var integrations integrationsv1.IntegrationsServiceClient
+			if s.IntegrationsAddr != "" {
+				c, err := dialIntegrations(deps.Dial, s.IntegrationsAddr)
+				if err != nil {
+					return err
+				}
+				integrations = c
+			}
+			q, err := NewQueue(deps.DB, scans, integrations, deps.Logger)
 			if err != nil {
 				return err
 			}

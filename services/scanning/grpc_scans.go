@@ -45,6 +45,14 @@ func findingProto(f *Finding) *scanningv1.Finding {
 	return out
 }
 
+// checkTitle is a check's title, or its id when the catalog lacks it.
+func checkTitle(id string) string {
+	if c, ok := catalog.Lookup(id); ok {
+		return c.Title
+	}
+	return id
+}
+
 func catalogSeverity(id string) (finding.Severity, bool) {
 	c, ok := catalog.Lookup(id)
 	return c.Severity, ok

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 	"github.com/pythorix/pythorix/platform/egress"
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/postgres"
@@ -43,18 +44,28 @@ type Queue struct {
 	client *river.Client[pgx.Tx]
 	scans  *Scans
 	log    *slog.Logger
+	// publishing is on when the integrations service is configured.
+	publishing bool
 }
 
-// NewQueue builds the River client over the service's pool.
-func NewQueue(db *pgxpool.Pool, scans *Scans, log *slog.Logger) (*Queue, error) {
-	q := &Queue{scans: scans, log: log}
+// NewQueue builds the River client over the service's pool. With an
+// integrations client, finished scans publish their events to it.
+func NewQueue(db *pgxpool.Pool, scans *Scans, integrations integrationsv1.IntegrationsServiceClient, log *slog.Logger) (*Queue, error) {
+	q := &Queue{scans: scans, log: log, publishing: integrations != nil}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &scanWorker{q: q}); err != nil {
 		return nil, err
 	}
+	queues := map[string]river.QueueConfig{scanQueue: {MaxWorkers: scans.limits.Workers}}
+	if integrations != nil {
+		if err := river.AddWorkerSafely(workers, &publishWorker{client: integrations}); err != nil {
+			return nil, err
+		}
+		queues[eventQueue] = river.QueueConfig{MaxWorkers: 4}
+	}
 	l := scans.limits
 	client, err := river.NewClient(riverpgxv5.New(db), &river.Config{
-		Queues:               map[string]river.QueueConfig{scanQueue: {MaxWorkers: l.Workers}},
+		Queues:               queues,
 		Workers:              workers,
 		MaxAttempts:          l.MaxAttempts,
 		JobTimeout:           l.Timeout + 30*time.Second,
@@ -343,6 +354,12 @@ func (s *Scans) complete(ctx context.Context, x *Scan, res *scanner.Result) erro
 	}
 	now := s.now().UTC()
 	return postgres.InOrg(ctx, s.db, x.OrgID, func(tx pgx.Tx) error {
+		var previous string
+		err := tx.QueryRow(ctx, `SELECT grade FROM scans WHERE asset_id = $1 AND status = 'SUCCEEDED' AND id <> $2
+			ORDER BY ended_at DESC LIMIT 1`, x.AssetID, x.ID).Scan(&previous)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE scans SET status = 'SUCCEEDED', progress = 100, grade = $2, score = $3, header_grade = $4,
 			header_score = $5, tls_cap = $6, requests = $7, tests = $8, error = '', ended_at = $9, updated_at = $9
 			WHERE id = $1 AND status = 'RUNNING'`, x.ID, res.Grade, res.Score, res.HeaderGrade, res.HeaderScore, res.Cap,
@@ -372,6 +389,7 @@ func (s *Scans) complete(ctx context.Context, x *Scan, res *scanner.Result) erro
 		var batch pgx.Batch
 		seen := make(map[string]bool, len(res.Findings))
 		counts := map[string]int{}
+		var events []outEvent
 		for _, rf := range res.Findings {
 			if seen[rf.Fingerprint] {
 				continue
@@ -391,6 +409,11 @@ func (s *Scans) complete(ctx context.Context, x *Scan, res *scanner.Result) erro
 			counts[f.Status]++
 			queueFinding(&batch, "scan_findings", newID(), f)
 			queueFinding(&batch, "findings", id, f)
+			if (f.Status == FindingNew || f.Status == FindingRegressed) && len(events) < maxFindingEvents {
+				events = append(events, newEvent(EventFindingCreated, map[string]any{"finding_id": id, "scan_id": x.ID,
+					"asset_id": x.AssetID, "target": x.Target, "check_id": f.CheckID, "severity": f.Severity.String(),
+					"status": f.Status, "location": f.Location, "subject": f.Subject, "title": checkTitle(f.CheckID)}))
+			}
 		}
 		for _, p := range prev {
 			if seen[p.Fingerprint] || p.Status == FindingResolved {
@@ -402,6 +425,17 @@ func (s *Scans) complete(ctx context.Context, x *Scan, res *scanner.Result) erro
 			queueFinding(&batch, "findings", p.ID, p)
 		}
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return err
+		}
+		events = append(events, newEvent(EventScanCompleted, map[string]any{"scan_id": x.ID, "asset_id": x.AssetID,
+			"target": x.Target, "grade": res.Grade, "score": res.Score, "previous_grade": previous,
+			"new": counts[FindingNew], "persisting": counts[FindingPersisting], "regressed": counts[FindingRegressed],
+			"resolved": counts[FindingResolved]}))
+		if previous != "" && previous != res.Grade {
+			events = append(events, newEvent(EventGradeChanged, map[string]any{"scan_id": x.ID, "asset_id": x.AssetID,
+				"target": x.Target, "grade": res.Grade, "previous_grade": previous}))
+		}
+		if err := s.queue.queueEvents(ctx, tx, x.OrgID, events); err != nil {
 			return err
 		}
 		return outbox.Append(ctx, tx, systemEvent(x.OrgID, "scanning.scan.complete", x.ID, map[string]any{
