@@ -9,10 +9,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,10 +24,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
+	"github.com/pythorix/pythorix/platform/envelope"
 	"github.com/pythorix/pythorix/platform/pki"
+	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/server/servertest"
 	"github.com/pythorix/pythorix/services/integrations"
 	"github.com/pythorix/pythorix/services/integrations/signing"
@@ -542,4 +548,197 @@ func TestScanEventsReachIntegrations(t *testing.T) {
 	site.set(hardened, "<p>fixed</p>")
 	e.wait(t, e.scan(t, asset)["id"].(string), "SCAN_STATUS_SUCCEEDED")
 	waitFor(t, "grade.changed", 15*time.Second, func() bool { return types()["grade.changed"] == 1 && types()["scan.completed"] == 2 })
+}
+
+// provider is a stand-in for Slack's, Jira's and PagerDuty's APIs: a real
+// HTTPS server that records each call and answers as the provider does.
+type provider struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	calls []providerCall
+}
+
+type providerCall struct {
+	path   string
+	header http.Header
+	body   map[string]any
+}
+
+// startProviderAPI runs the provider on lis (reserved before the suite
+// started, so the suite's settings could name it).
+func startProviderAPI(t testing.TB, pkiDir string, lis net.Listener) *provider {
+	t.Helper()
+	p := &provider{}
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body)
+		p.mu.Lock()
+		p.calls = append(p.calls, providerCall{path: r.URL.Path, header: r.Header.Clone(), body: body})
+		p.mu.Unlock()
+		switch {
+		case r.URL.Path == "/api/chat.postMessage":
+			_, _ = io.WriteString(w, `{"ok":true}`)
+		case r.URL.Path == "/api/auth.revoke":
+			_, _ = io.WriteString(w, `{"ok":true,"revoked":true}`)
+		case r.URL.Path == "/pd":
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = io.WriteString(w, `{"status":"success","dedup_key":"x"}`)
+		case r.URL.Path == "/rest/api/3/issue":
+			w.WriteHeader(http.StatusCreated)
+			_, _ = io.WriteString(w, `{"id":"10000","key":"SEC-1"}`)
+		case strings.HasPrefix(r.URL.Path, "/services/"):
+			_, _ = io.WriteString(w, "ok")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	_ = p.srv.Listener.Close()
+	p.srv.Listener = lis
+	cert, err := tls.LoadX509KeyPair(pki.GatewayHTTPSPaths(pkiDir).Cert, pki.GatewayHTTPSPaths(pkiDir).Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	p.srv.StartTLS()
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *provider) called(path string) []providerCall {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []providerCall
+	for _, c := range p.calls {
+		if c.path == path {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestProviderIntegrations(t *testing.T) {
+	t.Parallel()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(lis.Addr().String())
+	base := "https://localhost:" + port
+	e := startScanEnv(t, SuiteOptions{Integrations: func(c *integrations.Settings) {
+		fastRetry(c)
+		c.SlackHosts = []string{"localhost:" + port}
+		c.Providers = integrations.Providers{SlackAPI: base + "/api", PagerDutyURL: base + "/pd"}
+	}})
+	s := e.s
+	prov := startProviderAPI(t, s.PKI, lis)
+	pub := s.publisher(t)
+	mk := func(body map[string]any) string {
+		t.Helper()
+		code, out := s.req(t, "POST", "/v1/integrations", body, e.owner, e.org)
+		if code != 200 {
+			t.Fatalf("create %v: %d %v", body["kind"], code, out)
+		}
+		x := out["integration"].(map[string]any)
+		if strings.Contains(toJSON(out), fmt.Sprint(body["secret"])) {
+			t.Fatalf("%v: the secret came back", body["kind"])
+		}
+		return x["id"].(string)
+	}
+	const botToken = "xoxb-1234567890-abcdefghijkl"
+	bot := mk(map[string]any{"name": "bot", "kind": "INTEGRATION_KIND_SLACK", "slack": map[string]any{"channel": "#security"}, "secret": botToken})
+	mk(map[string]any{"name": "hook", "kind": "INTEGRATION_KIND_SLACK", "slack": map[string]any{}, "secret": base + "/services/T0/B0/xyz"})
+	mk(map[string]any{"name": "jira", "kind": "INTEGRATION_KIND_JIRA", "secret": "jira-api-token-123",
+		"jira": map[string]any{"baseUrl": base, "projectKey": "SEC", "email": "bot@example.com"}})
+	mk(map[string]any{"name": "pd", "kind": "INTEGRATION_KIND_PAGERDUTY", "pagerduty": map[string]any{}, "secret": "abcdefghijklmnopqrstuvwxyz012345"})
+
+	// A low finding goes to Slack only; a high one to all four.
+	if n := publish(t, pub, e.org, "finding.created", map[string]any{"severity": "LOW", "title": "Referrer"}); n != 2 {
+		t.Errorf("low finding queued for %d integrations, want 2 (Slack)", n)
+	}
+	if n := publish(t, pub, e.org, "finding.created", map[string]any{"severity": "CRITICAL", "title": "Exposed .env"}); n != 4 {
+		t.Errorf("critical finding queued for %d integrations, want 4", n)
+	}
+	waitFor(t, "every provider", 10*time.Second, func() bool {
+		return len(prov.called("/api/chat.postMessage")) == 2 && len(prov.called("/services/T0/B0/xyz")) == 2 &&
+			len(prov.called("/rest/api/3/issue")) == 1 && len(prov.called("/pd")) == 1
+	})
+	post := prov.called("/api/chat.postMessage")[0]
+	if post.header.Get("Authorization") != "Bearer "+botToken || post.body["channel"] != "#security" {
+		t.Errorf("slack post: %v %v", post.header, post.body)
+	}
+	issue := prov.called("/rest/api/3/issue")[0]
+	if !strings.HasPrefix(issue.header.Get("Authorization"), "Basic ") ||
+		issue.body["fields"].(map[string]any)["project"].(map[string]any)["key"] != "SEC" {
+		t.Errorf("jira issue: %v", issue.body)
+	}
+	page := prov.called("/pd")[0]
+	if page.body["routing_key"] != "abcdefghijklmnopqrstuvwxyz012345" || page.body["event_action"] != "trigger" ||
+		page.body["payload"].(map[string]any)["severity"] != "critical" {
+		t.Errorf("pagerduty event: %v", page.body)
+	}
+
+	// Disconnecting Slack revokes the bot token with Slack, erases the
+	// secret and leaves an audit event saying so.
+	if code, out := s.req(t, "DELETE", "/v1/integrations/"+bot, nil, e.owner, e.org); code != 200 {
+		t.Fatalf("delete: %d %v", code, out)
+	}
+	rev := prov.called("/api/auth.revoke")
+	if len(rev) != 1 || rev[0].header.Get("Authorization") != "Bearer "+botToken {
+		t.Fatalf("revocation: %v", rev)
+	}
+	waitFor(t, "the audit event", 15*time.Second, func() bool {
+		return slices.Contains(s.auditActions(t, e.owner, e.org), "integrations.integration.delete")
+	})
+}
+
+// Rotating the KEK re-wraps every data key under the new key; afterwards the
+// old key alone opens nothing and the new ring opens every secret.
+func TestKEKRotation(t *testing.T) {
+	t.Parallel()
+	e := startScanEnv(t, SuiteOptions{Integrations: fastRetry})
+	s := e.s
+	sec := newWebhookSecret(t)
+	code, out := s.req(t, "POST", "/v1/integrations", map[string]any{"name": "k", "kind": "INTEGRATION_KIND_WEBHOOK",
+		"webhook": map[string]any{"url": "https://example.com/h"}, "secret": sec, "inboundSecret": "slack-signing-secret"}, e.owner, e.org)
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	id := out["integration"].(map[string]any)["id"].(string)
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, s.databases["integrations"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ring, err := envelope.ParseKeyring("kek2:" + randomKey() + "," + s.KEKSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := integrations.RotateKEK(ctx, db, ring)
+	if err != nil || n != 1 {
+		t.Fatalf("rotate: %d %v", n, err)
+	}
+	var blob, inbound []byte
+	var org string
+	err = postgres.InOrg(ctx, db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT secret, inbound_secret, org_id::text FROM integrations WHERE id = $1`, id).Scan(&blob, &inbound, &org)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"secret": blob, "inbound": inbound} {
+		if kid, _ := envelope.KeyID(b); kid != "kek2" {
+			t.Errorf("%s wrapped by %q after rotation", name, kid)
+		}
+		aad := []byte("integrations/" + org + "/" + id + "/" + name)
+		if _, err := s.KEK.Open(b, aad); err == nil {
+			t.Errorf("%s: the old key alone still opens it", name)
+		}
+		if _, err := ring.Open(b, aad); err != nil {
+			t.Errorf("%s: the new ring cannot open it: %v", name, err)
+		}
+	}
+	if pt, _ := ring.Open(blob, []byte("integrations/"+org+"/"+id+"/secret")); string(pt) != sec {
+		t.Error("the secret changed in rotation")
+	}
 }

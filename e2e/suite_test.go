@@ -46,6 +46,7 @@ type Suite struct {
 	// is KEK, kept to read raw ciphertexts in tests).
 	Integrations integrations.Settings
 	KEK          *envelope.Keyring
+	KEKSpec      string
 	// AuditKey signs audit checkpoints; AuditVerifier checks them.
 	AuditKey, AuditVerifier string
 	// Gateway is the primary gateway (for benchmarks of its internals).
@@ -104,7 +105,8 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		s.Scanning.RootCAs = x509.NewCertPool()
 		s.Scanning.RootCAs.AppendCertsFromPEM(caPEM)
 	}
-	if s.KEK, err = envelope.ParseKeyring("kek1:" + randomKey()); err != nil {
+	s.KEKSpec = "kek1:" + randomKey()
+	if s.KEK, err = envelope.ParseKeyring(s.KEKSpec); err != nil {
 		t.Fatal(err)
 	}
 	s.Integrations = integrations.Settings{KEK: s.KEK, RootCAs: s.Scanning.RootCAs}
