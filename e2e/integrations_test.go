@@ -45,6 +45,8 @@ type receiver struct {
 	mu   sync.Mutex
 	mode string // "ok", "fail", "slow", "redirect"
 	got  []receivedHook
+	// okIDs are the events taken: signature valid, answered 200.
+	okIDs map[string]bool
 }
 
 type receivedHook struct {
@@ -56,7 +58,7 @@ type receivedHook struct {
 
 func startReceiver(t testing.TB, pkiDir string, secrets ...string) *receiver {
 	t.Helper()
-	rc := &receiver{mode: "ok"}
+	rc := &receiver{mode: "ok", okIDs: map[string]bool{}}
 	for _, s := range secrets {
 		k, err := signing.ParseSecret(s)
 		if err != nil {
@@ -90,6 +92,9 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	mode := rc.mode
 	rc.got = append(rc.got, receivedHook{id: h["webhook-id"], typ: env.Type, verified: err == nil, header: r.Header.Clone(), body: body})
+	if err == nil && mode == "ok" {
+		rc.okIDs[h["webhook-id"]] = true
+	}
 	rc.mu.Unlock()
 	switch mode {
 	case "fail":
