@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/pythorix/pythorix/services/scanning"
+	"github.com/pythorix/pythorix/services/scanning/catalog"
 	"github.com/pythorix/pythorix/services/scanning/scanner"
 )
 
@@ -66,7 +67,11 @@ func run(args []string, out io.Writer) error {
 			fmt.Fprintf(out, "  %-30s %-45s %+d\n", t.Name, t.Result, t.Modifier)
 		}
 		for _, f := range res.Findings {
-			fmt.Fprintf(out, "  [%s] %s %s %s\n", f.Severity, f.CheckID, f.Subject, f.Detail)
+			sev := f.Severity
+			if c, ok := catalog.Lookup(f.CheckID); ok && sev == 0 {
+				sev = c.Severity
+			}
+			fmt.Fprintf(out, "  [%s] %s %s %s\n", sev, f.CheckID, f.Subject, f.Detail)
 		}
 	}
 	if !scanner.GradeAtLeast(res.Grade, *want) {
