@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 	"github.com/pythorix/pythorix/services/integrations"
 )
 
@@ -24,20 +25,26 @@ func (rc *receiver) delivered() int {
 	return len(rc.okIDs)
 }
 
+// startWebhookBench starts a suite with one webhook integration pointing at
+// a receiver, and a publisher.
+func startWebhookBench(b *testing.B) (*scanEnv, *receiver, integrationsv1.IntegrationsServiceClient) {
+	b.Helper()
+	e := startScanEnv(b, SuiteOptions{Integrations: benchRetry})
+	sec := newWebhookSecret(b)
+	rc := startReceiver(b, e.s.PKI, sec)
+	if code, out := e.s.req(b, "POST", "/v1/integrations", map[string]any{"name": "bench", "kind": "INTEGRATION_KIND_WEBHOOK",
+		"webhook": map[string]any{"url": rc.url()}, "secret": sec}, e.owner, e.org); code != 200 {
+		b.Fatalf("create: %d %v", code, out)
+	}
+	return e, rc, e.s.publisher(b)
+}
+
 // BenchmarkWebhookDeliveries publishes events to a webhook integration and
 // waits until the receiver has taken every one: River job, signing, HTTPS
 // POST, signature check at the receiver and the delivery log write.
 func BenchmarkWebhookDeliveries(b *testing.B) {
 	const events = 500
-	e := startScanEnv(b, SuiteOptions{Integrations: benchRetry})
-	s := e.s
-	sec := newWebhookSecret(b)
-	rc := startReceiver(b, s.PKI, sec)
-	if code, out := s.req(b, "POST", "/v1/integrations", map[string]any{"name": "bench", "kind": "INTEGRATION_KIND_WEBHOOK",
-		"webhook": map[string]any{"url": rc.url()}, "secret": sec}, e.owner, e.org); code != 200 {
-		b.Fatalf("create: %d %v", code, out)
-	}
-	pub := s.publisher(b)
+	e, rc, pub := startWebhookBench(b)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
@@ -56,15 +63,7 @@ func BenchmarkWebhookDeliveries(b *testing.B) {
 // delivered and lost (lost must be 0).
 func BenchmarkWebhookOutage(b *testing.B) {
 	const events = 200
-	e := startScanEnv(b, SuiteOptions{Integrations: benchRetry})
-	s := e.s
-	sec := newWebhookSecret(b)
-	rc := startReceiver(b, s.PKI, sec)
-	if code, out := s.req(b, "POST", "/v1/integrations", map[string]any{"name": "outage", "kind": "INTEGRATION_KIND_WEBHOOK",
-		"webhook": map[string]any{"url": rc.url()}, "secret": sec}, e.owner, e.org); code != 200 {
-		b.Fatalf("create: %d %v", code, out)
-	}
-	pub := s.publisher(b)
+	e, rc, pub := startWebhookBench(b)
 	b.ResetTimer()
 	sent := 0
 	for range b.N {

@@ -747,3 +747,28 @@ func TestKEKRotation(t *testing.T) {
 		t.Error("the secret changed in rotation")
 	}
 }
+
+// A destination whose name resolves to the cloud metadata address is
+// refused when dialled, even though its URL looked public.
+func TestDeliveryToANameResolvingToMetadataIsRefused(t *testing.T) {
+	t.Parallel()
+	dnsSrv := startDNS(t)
+	dnsSrv.setA("metadata.pythorix.test", "169.254.169.254")
+	e := startScanEnv(t, SuiteOptions{Integrations: func(c *integrations.Settings) {
+		fastRetry(c)
+		c.DNSServer = dnsSrv.addr
+	}})
+	s := e.s
+	code, out := s.req(t, "POST", "/v1/integrations", map[string]any{"name": "meta", "kind": "INTEGRATION_KIND_WEBHOOK",
+		"webhook": map[string]any{"url": "https://metadata.pythorix.test/latest/meta-data/"}}, e.owner, e.org)
+	if code != 200 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	id := out["integration"].(map[string]any)["id"].(string)
+	code, out = s.req(t, "POST", "/v1/integrations/"+id+":test", map[string]any{}, e.owner, e.org)
+	d, _ := out["delivery"].(map[string]any)
+	if code != 200 || d["status"] != "DELIVERY_STATUS_FAILED" || d["responseStatus"] != nil ||
+		!strings.Contains(toJSON(d["responseSnippet"]), "not allowed") {
+		t.Fatalf("delivery to a metadata address: %d %v", code, out)
+	}
+}

@@ -21,11 +21,12 @@ type dnsServer struct {
 	addr string
 	mu   sync.Mutex
 	txt  map[string][]string
+	a    map[string]net.IP
 }
 
-func startDNS(t *testing.T) *dnsServer {
+func startDNS(t testing.TB) *dnsServer {
 	t.Helper()
-	d := &dnsServer{txt: map[string][]string{}}
+	d := &dnsServer{txt: map[string][]string{}, a: map[string]net.IP{}}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -36,9 +37,14 @@ func startDNS(t *testing.T) *dnsServer {
 		m.SetReply(r)
 		d.mu.Lock()
 		for _, q := range r.Question {
-			recs, ok := d.txt[strings.ToLower(q.Name)]
-			if !ok {
+			name := strings.ToLower(q.Name)
+			recs, ok := d.txt[name]
+			ip, isA := d.a[name]
+			if !ok && !isA {
 				m.Rcode = dns.RcodeNameError
+			}
+			if q.Qtype == dns.TypeA && isA {
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: ip})
 			}
 			if q.Qtype == dns.TypeTXT {
 				for _, v := range recs {
@@ -52,6 +58,13 @@ func startDNS(t *testing.T) *dnsServer {
 	go func() { _ = srv.ActivateAndServe() }()
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	return d
+}
+
+// setA answers name with an IPv4 address.
+func (d *dnsServer) setA(name, ip string) {
+	d.mu.Lock()
+	d.a[dns.Fqdn(strings.ToLower(name))] = net.ParseIP(ip).To4()
+	d.mu.Unlock()
 }
 
 func (d *dnsServer) set(name, value string) {

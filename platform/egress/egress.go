@@ -39,7 +39,28 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 
 // Guard decides which addresses may be dialled.
 type Guard struct {
-	allow []netip.Prefix
+	allow    []netip.Prefix
+	resolver *net.Resolver // nil: the system resolver
+}
+
+// Resolver answers from one DNS server ("host:port"); "" means the system
+// resolver (nil).
+func Resolver(server string) *net.Resolver {
+	if server == "" {
+		return nil
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, server)
+	}}
+}
+
+// WithDNS returns a guard that resolves names with the DNS server given
+// ("host:port"; "" keeps the system resolver). The address it resolves is
+// still checked when dialled.
+func (g *Guard) WithDNS(server string) *Guard {
+	c := *g
+	c.resolver = Resolver(server)
+	return &c
 }
 
 // NewGuard allows public addresses plus the given CIDRs (e.g. "127.0.0.0/8"
@@ -92,7 +113,7 @@ func (g *Guard) control(_, address string, _ syscall.RawConn) error {
 
 // DialContext dials through the guard.
 func (g *Guard) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: 10 * time.Second, Control: g.control}
+	d := &net.Dialer{Timeout: 10 * time.Second, Control: g.control, Resolver: g.resolver}
 	return d.DialContext(ctx, network, address)
 }
 

@@ -480,12 +480,16 @@ func (d *Deliveries) record(ctx context.Context, x *Integration, dl *Delivery, a
 			next = &t
 		}
 	}
+	snippet := a.snippet
+	if a.status == 0 && errText != "" {
+		snippet = "no response: " + errText // what the log can show of a failure without a response
+	}
 	var out *Delivery
 	err := postgres.InOrg(ctx, d.db, x.OrgID, func(tx pgx.Tx) error {
 		var err error
 		out, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries SET status = $2, attempts = attempts + 1, response_status = $3,
 			latency_ms = $4, response_snippet = $5, error = $6, last_attempt_at = now(), next_attempt_at = $7
-			WHERE id = $1 RETURNING `+deliveryCols, dl.ID, status, a.status, a.latency.Milliseconds(), a.snippet, errText, next))
+			WHERE id = $1 RETURNING `+deliveryCols, dl.ID, status, a.status, a.latency.Milliseconds(), snippet, errText, next))
 		if err != nil {
 			return err
 		}

@@ -53,6 +53,9 @@ type Settings struct {
 	AllowCIDRs []string
 	// RootCAs replaces the system roots for outbound HTTPS (PYTHORIX_EGRESS_CA_FILE).
 	RootCAs *x509.CertPool
+	// DNSServer resolves destinations ("host:port", PYTHORIX_DNS_SERVER;
+	// empty: the system resolver).
+	DNSServer string
 	// SlackHosts are the hosts a Slack incoming-webhook URL may name
 	// (PYTHORIX_SLACK_WEBHOOK_HOSTS; default hooks.slack.com).
 	SlackHosts []string
@@ -95,7 +98,7 @@ func Options(config.Service) (server.Options, error) {
 		return server.Options{}, err
 	}
 	var env config.Env
-	s := Settings{KEK: kek, AllowCIDRs: env.List("PYTHORIX_EGRESS_ALLOW_CIDRS"), RootCAs: env.CertPool("PYTHORIX_EGRESS_CA_FILE"),
+	s := Settings{KEK: kek, DNSServer: os.Getenv("PYTHORIX_DNS_SERVER"), AllowCIDRs: env.List("PYTHORIX_EGRESS_ALLOW_CIDRS"), RootCAs: env.CertPool("PYTHORIX_EGRESS_CA_FILE"),
 		SlackHosts: env.List("PYTHORIX_SLACK_WEBHOOK_HOSTS"), Providers: DefaultProviders, Retry: DefaultRetry,
 		Workers: env.Int("PYTHORIX_DELIVERY_WORKERS", 10), Timeout: env.Duration("PYTHORIX_DELIVERY_TIMEOUT", DefaultTimeout, time.Minute)}
 	if v := os.Getenv("PYTHORIX_SLACK_API_URL"); v != "" {
@@ -120,6 +123,7 @@ func ServerOptions(s Settings) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
+	guard = guard.WithDNS(s.DNSServer)
 	if len(s.SlackHosts) == 0 {
 		s.SlackHosts = []string{"hooks.slack.com"}
 	}

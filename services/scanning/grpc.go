@@ -101,6 +101,7 @@ func ServerOptions(s Settings) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
+	guard = guard.WithDNS(s.DNSServer)
 	sc := s.Scanner
 	if sc == nil {
 		real, err := scanner.New(scanner.Options{Guard: guard, RootCAs: s.RootCAs, Delay: s.Delay,

@@ -31,10 +31,8 @@ type Verifier struct {
 // system roots when given).
 func NewVerifier(guard *egress.Guard, dnsServer string, extraRoots *x509.CertPool) *Verifier {
 	r := net.DefaultResolver
-	if dnsServer != "" {
-		r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, dnsServer)
-		}}
+	if custom := egress.Resolver(dnsServer); custom != nil {
+		r = custom
 	}
 	c := guard.Client(egress.ClientOptions{ReadOnly: true, MaxRedirects: 0, Timeout: 10 * time.Second, RootCAs: extraRoots})
 	return &Verifier{resolver: r, client: c}

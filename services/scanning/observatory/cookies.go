@@ -2,6 +2,7 @@ package observatory
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -226,20 +227,12 @@ var cookieOrder = []string{
 	resCookiesSessionInsecure,
 }
 
-func worse(next, cur string) string {
-	if cur == "" {
-		return next
-	}
-	ni, ci := -1, -1
-	for i, r := range cookieOrder {
-		if r == next {
-			ni = i
-		}
-		if r == cur {
-			ci = i
-		}
-	}
-	if ni > ci {
+func worse(next, cur string) string { return worseIn(cookieOrder, next, cur) }
+
+// worseIn returns whichever of two results comes later in order (the worse
+// one); cur == "" means none yet.
+func worseIn(order []string, next, cur string) string {
+	if cur == "" || slices.Index(order, next) > slices.Index(order, cur) {
 		return next
 	}
 	return cur

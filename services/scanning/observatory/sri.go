@@ -10,24 +10,7 @@ var sriOrder = []string{
 	resSRINotHTML,
 }
 
-func sriWorse(next, cur string) string {
-	if cur == "" {
-		return next
-	}
-	ni, ci := -1, -1
-	for i, r := range sriOrder {
-		if r == next {
-			ni = i
-		}
-		if r == cur {
-			ci = i
-		}
-	}
-	if ni > ci {
-		return next
-	}
-	return cur
-}
+func sriWorse(next, cur string) string { return worseIn(sriOrder, next, cur) }
 
 // sriScript is an external script with the result it earned on its own.
 type sriScript struct {
