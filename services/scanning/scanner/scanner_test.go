@@ -53,7 +53,7 @@ type pkiSet struct {
 	roots *x509.CertPool
 }
 
-func newPKI(t *testing.T) pkiSet {
+func newPKI(t testing.TB) pkiSet {
 	t.Helper()
 	ca, err := pki.NewCA("scanner test CA", time.Hour)
 	if err != nil {
@@ -64,7 +64,7 @@ func newPKI(t *testing.T) pkiSet {
 	return pkiSet{ca: ca, roots: roots}
 }
 
-func (p pkiSet) cert(t *testing.T, o pki.LeafOptions) tls.Certificate {
+func (p pkiSet) cert(t testing.TB, o pki.LeafOptions) tls.Certificate {
 	t.Helper()
 	leaf, err := p.ca.Issue(o)
 	if err != nil {
@@ -75,7 +75,7 @@ func (p pkiSet) cert(t *testing.T, o pki.LeafOptions) tls.Certificate {
 
 // startSite starts the site; plain, when given, replaces the plain-HTTP
 // side's redirect.
-func startSite(t *testing.T, cert tls.Certificate, h http.HandlerFunc, plain ...http.HandlerFunc) *site {
+func startSite(t testing.TB, cert tls.Certificate, h http.HandlerFunc, plain ...http.HandlerFunc) *site {
 	t.Helper()
 	s := &site{}
 	s.tls = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +98,7 @@ func startSite(t *testing.T, cert tls.Certificate, h http.HandlerFunc, plain ...
 	return s
 }
 
-func newScanner(t *testing.T, roots *x509.CertPool, httpPort string, delay time.Duration) *scanner.Scanner {
+func newScanner(t testing.TB, roots *x509.CertPool, httpPort string, delay time.Duration) *scanner.Scanner {
 	t.Helper()
 	guard, err := egress.NewGuard("127.0.0.0/8")
 	if err != nil {
