@@ -270,6 +270,22 @@ func TestIntegrationsOverREST(t *testing.T) {
 		}
 	})
 
+	t.Run("a generated signing secret is shown once", func(t *testing.T) {
+		code, out := create(t, map[string]any{"name": "gen", "kind": "INTEGRATION_KIND_WEBHOOK", "webhook": map[string]any{"url": rc.url()}})
+		gen, _ := out["generatedSecret"].(string)
+		if code != 200 || !strings.HasPrefix(gen, "whsec_") {
+			t.Fatalf("create without a secret: %d %v", code, out)
+		}
+		gid := out["integration"].(map[string]any)["id"].(string)
+		_, got := s.req(t, "GET", "/v1/integrations/"+gid, nil, e.owner, e.org)
+		if strings.Contains(toJSON(got), gen) {
+			t.Fatal("the generated secret came back")
+		}
+		if code, _ := s.req(t, "DELETE", "/v1/integrations/"+gid, nil, e.owner, e.org); code != 200 {
+			t.Fatal("delete")
+		}
+	})
+
 	t.Run("another organisation sees nothing", func(t *testing.T) {
 		for _, p := range []string{"/v1/integrations/" + id, "/v1/integrations/" + id + "/deliveries"} {
 			if code, _ := s.req(t, "GET", p, nil, e.intruder, e.foreign); code != 404 {
@@ -425,6 +441,9 @@ func TestInboundHooks(t *testing.T) {
 		return out["integration"].(map[string]any)["id"].(string)
 	}
 	std := mk("standard", map[string]any{"name": "in", "kind": "INTEGRATION_KIND_WEBHOOK",
+		"webhook": map[string]any{"url": "https://example.com/out"}, "inboundSecret": sec})
+	// The outbound signing secret never verifies a hook: a delivery sent back in is refused.
+	out := mk("outbound only", map[string]any{"name": "out", "kind": "INTEGRATION_KIND_WEBHOOK",
 		"webhook": map[string]any{"url": "https://example.com/out"}, "secret": sec})
 	slack := mk("slack", map[string]any{"name": "slack", "kind": "INTEGRATION_KIND_WEBHOOK",
 		"webhook": map[string]any{"url": "https://example.com/out"}, "inboundSecret": slackSecret})
@@ -455,6 +474,17 @@ func TestInboundHooks(t *testing.T) {
 		}
 		if code := post(t, "/v1/hooks/standard/"+std, h, body); code != 401 {
 			t.Errorf("the same hook again: %d", code)
+		}
+		if code := post(t, "/v1/hooks/standard/"+strings.ToUpper(std), h, body); code != 401 {
+			t.Errorf("the same hook again, id in capitals: %d", code)
+		}
+		if code := post(t, "/v1/hooks/standard/"+out, signing.Headers([][]byte{key}, "msg_"+newUUID(t), now, []byte(body)), body); code != 401 {
+			t.Errorf("a hook signed with the outbound secret: %d", code)
+		}
+		withAuth := signing.Headers([][]byte{key}, "msg_"+newUUID(t), now, []byte(body))
+		withAuth.Set("Authorization", "Basic c2xhY2s6eA==")
+		if code := post(t, "/v1/hooks/standard/"+std, withAuth, body); code != 200 {
+			t.Errorf("a provider's own Authorization header: %d", code)
 		}
 		if code := post(t, "/v1/hooks/standard/"+std, h, body+" "); code != 401 {
 			t.Errorf("tampered body: %d", code)

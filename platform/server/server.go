@@ -131,9 +131,10 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 		log = slog.Default()
 	}
 	s = &Server{cfg: cfg, log: log, authorizer: opts.Authorizer, background: opts.Background}
+	built := s // the error returns set s to nil
 	defer func() {
 		if err != nil {
-			s.close()
+			built.close()
 		}
 	}()
 

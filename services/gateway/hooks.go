@@ -13,6 +13,13 @@ import (
 	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 )
 
+// hookHeader reports a header one of the inbound signature schemes reads:
+// Standard Webhooks (webhook-*), Slack (x-slack-*) and Stripe.
+func hookHeader(name string) bool {
+	return strings.HasPrefix(name, "webhook-") || strings.HasPrefix(name, "x-slack-") || name == "stripe-signature" ||
+		name == "content-type"
+}
+
 const (
 	// maxHookBody is the contract's bound on an inbound hook's body.
 	maxHookBody = 1 << 20
@@ -36,16 +43,19 @@ func (g *Gateway) hooks(client integrationsv1.IntegrationsServiceClient) http.Ha
 			g.writeError(w, r, status.Error(codes.InvalidArgument, "body: could not be read"))
 			return
 		}
-		headers := make(map[string]string, len(r.Header))
+		// Only what the signature schemes read goes on: nothing else of the
+		// sender's request (credentials, cookies) reaches the service.
+		headers := map[string]string{}
 		for name, values := range r.Header {
-			if len(headers) == maxHookHeaders {
-				break
-			}
 			name = strings.ToLower(name)
-			if name == "authorization" || name == "cookie" {
-				continue // never forwarded: hooks are verified by signature alone
+			if !hookHeader(name) || len(headers) == maxHookHeaders {
+				continue
 			}
-			headers[name] = strings.Join(values, ", ")
+			sep := ", "
+			if name == "webhook-signature" {
+				sep = " " // its signatures are space-separated
+			}
+			headers[name] = strings.Join(values, sep)
 		}
 		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 		_, err = client.ReceiveHook(r.Context(), &integrationsv1.ReceiveHookRequest{Provider: r.PathValue("provider"),

@@ -3,15 +3,20 @@ package integrations
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"log/slog"
-	"math/rand/v2"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -121,6 +126,8 @@ const (
 	maxPayload = 64 << 10
 	// snippetLimit bounds the response kept in the delivery log.
 	snippetLimit = 1 << 10
+	// maxResponse bounds what is read of a response.
+	maxResponse = 64 << 10
 	// DefaultTimeout bounds one attempt, connection to last byte.
 	DefaultTimeout = 10 * time.Second
 )
@@ -143,7 +150,8 @@ func NewDeliveries(db *pgxpool.Pool, store *Store, guard *egress.Guard, retry Re
 		Workers:              workersReg,
 		Logger:               log.With("component", "river"),
 		MaxAttempts:          len(retry.Schedule) + 1,
-		RescueStuckJobsAfter: time.Minute,
+		JobTimeout:           timeout + 20*time.Second,
+		RescueStuckJobsAfter: 2 * (timeout + 20*time.Second),
 		FetchCooldown:        50 * time.Millisecond,
 		FetchPollInterval:    500 * time.Millisecond,
 		// The service's role owns nothing, so it cannot reindex River's tables.
@@ -158,10 +166,24 @@ func NewDeliveries(db *pgxpool.Pool, store *Store, guard *egress.Guard, retry Re
 
 // Run works deliveries until ctx ends, then stops gracefully.
 func (d *Deliveries) Run(ctx context.Context) error {
-	if err := d.river.Start(ctx); err != nil {
+	// River's own context outlives ours, so that Stop below is a soft stop.
+	if err := d.river.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			if n, err := d.sweep(ctx); err != nil {
+				d.log.WarnContext(ctx, "delivery sweep", "error", err.Error())
+			} else if n > 0 {
+				d.log.InfoContext(ctx, "failed deliveries whose job ended without a result", "count", n)
+			}
+		}
+	}
 	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	if err := d.river.Stop(stop); err != nil {
@@ -199,7 +221,7 @@ func (d *Deliveries) Publish(ctx context.Context, orgID, eventID, eventType stri
 	}
 	queued := 0
 	err = postgres.InOrg(ctx, d.db, orgID, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO events (id, org_id, type) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+		tag, err := tx.Exec(ctx, `INSERT INTO events (id, org_id, type) VALUES ($1, $2, $3) ON CONFLICT (org_id, id) DO NOTHING`,
 			eventID, orgID, eventType)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err // a repeated event id: already fanned out
@@ -296,7 +318,11 @@ func (d *Deliveries) Test(ctx context.Context, actor, orgID, id string) (*Delive
 		return nil, mapErr(err)
 	}
 	res := d.send(ctx, x, dl)
-	return d.record(ctx, x, dl, res, true)
+	out, err := d.record(context.WithoutCancel(ctx), x, dl, res, true)
+	if out == nil && err == nil {
+		err = ErrNotFound
+	}
+	return out, err
 }
 
 // attempt is the outcome of one send.
@@ -322,12 +348,14 @@ func (d *Deliveries) send(ctx context.Context, x *Integration, dl *Delivery) att
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return attempt{latency: time.Since(start), err: sanitize(err, x, cur)}
+		return attempt{latency: time.Since(start), err: sanitize(err)}
 	}
 	defer resp.Body.Close()
-	body, _, _ := egress.ReadBody(resp.Body, snippetLimit)
+	// Enough of the body to read a provider's verdict (Slack echoes the
+	// message back); only the first 1 KB is kept.
+	body, _, _ := egress.ReadBody(resp.Body, maxResponse)
 	a := attempt{status: resp.StatusCode, latency: time.Since(start),
-		snippet: redact.Bound(redact.String(strings.ToValidUTF8(strings.ReplaceAll(string(body), "\x00", ""), "?")), snippetLimit)}
+		snippet: redact.Bound(redact.String(strings.ToValidUTF8(strings.ReplaceAll(string(body[:min(len(body), 4*snippetLimit)]), "\x00", ""), "?")), snippetLimit)}
 	if x.Kind == KindSlack && a.ok() && strings.HasPrefix(cur.Reveal(), "xoxb-") {
 		// The Web API answers 200 with {"ok": false} on failure.
 		var r struct {
@@ -344,20 +372,27 @@ func (d *Deliveries) send(ctx context.Context, x *Integration, dl *Delivery) att
 	return a
 }
 
-// sanitize keeps a transport error useful without a URL that may be a
-// credential (a Slack webhook URL).
-func sanitize(err error, x *Integration, cur secret.String) error {
-	msg := err.Error()
-	if s := cur.Reveal(); s != "" {
-		msg = strings.ReplaceAll(msg, s, redact.Redacted)
+// sanitize turns a transport error into a fixed description: the raw
+// error names the URL (a Slack webhook URL is a credential, in whatever
+// spelling the URL parser prints) and the resolver's address.
+func sanitize(err error) error {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, egress.ErrBlocked):
+		return errors.New("the destination address is not allowed")
+	case errors.As(err, &dnsErr):
+		return errors.New("the destination's name does not resolve")
+	case errors.As(err, &certErr):
+		return errors.New("the destination's TLS certificate is not trusted")
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		return errors.New("the destination did not answer in time")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New("the destination refused the connection")
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the destination closed the connection")
 	}
-	if x.Config.URL != "" {
-		msg = strings.ReplaceAll(msg, x.Config.URL, hostOf(x.Config.URL))
-	}
-	if errors.Is(err, egress.ErrBlocked) {
-		msg = "the destination address is not allowed"
-	}
-	return errors.New(redact.Bound(redact.String(msg), 500))
+	return errors.New("the request to the destination failed")
 }
 
 // request builds the provider's request for a delivery.
@@ -462,7 +497,8 @@ func describe(p map[string]any) string {
 
 // record stores an attempt's outcome. A failure schedules the next attempt
 // (unless final), marks the integration failing and disables it after
-// Retry.DisableAfter of failures.
+// Retry.DisableAfter of failures, in which case the delivery fails too. It
+// answers nil when the delivery was already final (a duplicate run).
 func (d *Deliveries) record(ctx context.Context, x *Integration, dl *Delivery, a attempt, final bool) (*Delivery, error) {
 	status, errText := StatusSucceeded, ""
 	var next *time.Time
@@ -476,7 +512,7 @@ func (d *Deliveries) record(ctx context.Context, x *Integration, dl *Delivery, a
 		if final {
 			status = StatusFailed
 		} else {
-			t := d.now().Add(d.backoff(dl.Attempts + 1))
+			t := d.now().Add(d.backoff(dl.ID, dl.Attempts+1))
 			next = &t
 		}
 	}
@@ -486,46 +522,64 @@ func (d *Deliveries) record(ctx context.Context, x *Integration, dl *Delivery, a
 	}
 	var out *Delivery
 	err := postgres.InOrg(ctx, d.db, x.OrgID, func(tx pgx.Tx) error {
+		disabled := false
+		if status != StatusSucceeded {
+			var since time.Time
+			if err := tx.QueryRow(ctx, `UPDATE integrations SET failing_since = coalesce(failing_since, now()) WHERE id = $1
+				RETURNING failing_since`, x.ID).Scan(&since); err != nil {
+				return err
+			}
+			if d.now().Sub(since) >= d.retry.DisableAfter {
+				tag, err := tx.Exec(ctx, `UPDATE integrations SET enabled = false, updated_at = now(),
+					disabled_reason = 'deliveries failed for ' || $2 || ' without a success' WHERE id = $1 AND enabled`,
+					x.ID, d.retry.DisableAfter.String())
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() > 0 {
+					if err := outbox.Append(ctx, tx, event(x.OrgID, "", "integrations.integration.disable", x.ID,
+						map[string]any{"reason": "repeated delivery failures", "failing_since": since.UTC().Format(time.RFC3339)})); err != nil {
+						return err
+					}
+				}
+				disabled = true
+			}
+		}
+		if disabled {
+			status, next = StatusFailed, nil
+			errText += "; the integration is disabled"
+		}
 		var err error
 		out, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries SET status = $2, attempts = attempts + 1, response_status = $3,
 			latency_ms = $4, response_snippet = $5, error = $6, last_attempt_at = now(), next_attempt_at = $7
-			WHERE id = $1 RETURNING `+deliveryCols, dl.ID, status, a.status, a.latency.Milliseconds(), snippet, errText, next))
-		if err != nil {
-			return err
-		}
-		if status == StatusSucceeded {
-			_, err = tx.Exec(ctx, `UPDATE integrations SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, x.ID)
-			return err
-		}
-		var since time.Time
-		if err := tx.QueryRow(ctx, `UPDATE integrations SET failing_since = coalesce(failing_since, now()) WHERE id = $1
-			RETURNING failing_since`, x.ID).Scan(&since); err != nil {
-			return err
-		}
-		if d.now().Sub(since) < d.retry.DisableAfter {
+			WHERE id = $1 AND status IN ('PENDING', 'RETRYING') RETURNING `+deliveryCols,
+			dl.ID, status, a.status, a.latency.Milliseconds(), snippet, errText, next))
+		if errors.Is(err, pgx.ErrNoRows) {
+			out = nil // already final: a duplicate run changes nothing
 			return nil
 		}
-		tag, err := tx.Exec(ctx, `UPDATE integrations SET enabled = false, updated_at = now(),
-			disabled_reason = 'deliveries failed for ' || $2 || ' without a success' WHERE id = $1 AND enabled`,
-			x.ID, d.retry.DisableAfter.String())
-		if err != nil || tag.RowsAffected() == 0 {
+		if err != nil || status != StatusSucceeded {
 			return err
 		}
-		return outbox.Append(ctx, tx, event(x.OrgID, "", "integrations.integration.disable", x.ID,
-			map[string]any{"reason": "repeated delivery failures", "failing_since": since.UTC().Format(time.RFC3339)}))
+		_, err = tx.Exec(ctx, `UPDATE integrations SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, x.ID)
+		return err
 	})
 	return out, mapErr(err)
 }
 
 // backoff is the wait before attempt n+1: the schedule's step, give or take
-// a fifth at random, so that retries to one endpoint do not come in waves.
-func (d *Deliveries) backoff(n int) time.Duration {
+// a fifth, so that retries to one endpoint do not come in waves. The jitter
+// derives from the delivery and the attempt, so the time the log shows is
+// the time River uses.
+func (d *Deliveries) backoff(deliveryID string, n int) time.Duration {
 	s := d.retry.Schedule
 	if len(s) == 0 {
 		return time.Second
 	}
 	step := s[min(max(n-1, 0), len(s)-1)]
-	return step - step/5 + rand.N(step*2/5+1)
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", deliveryID, n)
+	return step - step/5 + time.Duration(h.Sum64()%uint64(step*2/5+1))
 }
 
 type deliverWorker struct {
@@ -538,9 +592,9 @@ func (w *deliverWorker) Timeout(*river.Job[deliverArgs]) time.Duration {
 	return w.d.timeout + 20*time.Second
 }
 
-// NextRetry follows the retry schedule, with jitter.
+// NextRetry follows the retry schedule.
 func (w *deliverWorker) NextRetry(job *river.Job[deliverArgs]) time.Time {
-	return time.Now().Add(w.d.backoff(job.Attempt))
+	return time.Now().Add(w.d.backoff(job.Args.DeliveryID, job.Attempt))
 }
 
 // Work makes one attempt of a delivery.
@@ -565,28 +619,54 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[deliverArgs]) e
 	if dl.Status == StatusSucceeded || dl.Status == StatusFailed {
 		return nil
 	}
+	bg := context.WithoutCancel(ctx)
 	if !x.Enabled {
-		_, err := d.record(ctx, x, dl, attempt{err: ErrDisabled}, true)
+		_, err := d.record(bg, x, dl, attempt{err: ErrDisabled}, true)
 		return errors.Join(err, river.JobCancel(ErrDisabled))
 	}
 	a := d.send(ctx, x, dl)
-	final := job.Attempt >= job.MaxAttempts
-	out, err := d.record(context.WithoutCancel(ctx), x, dl, a, final)
-	if err != nil {
+	if ctx.Err() != nil && !a.ok() {
+		// The process is stopping: not the endpoint's fault, and not an
+		// attempt; the delivery runs again after the restart.
+		return river.JobSnooze(time.Second)
+	}
+	out, err := d.record(bg, x, dl, a, job.Attempt >= job.MaxAttempts)
+	switch {
+	case err != nil:
 		return err
-	}
-	if a.ok() {
+	case out == nil || out.Status == StatusSucceeded:
 		return nil
-	}
-	if final {
+	case out.Status == StatusFailed:
 		return river.JobCancel(errors.New(out.Err))
 	}
-	// Disabled by this failure: stop retrying.
-	if cur, gerr := d.store.Get(ctx, x.OrgID, x.ID); gerr == nil && !cur.Enabled {
-		_, _ = d.record(context.WithoutCancel(ctx), x, out, attempt{err: ErrDisabled}, true)
-		return river.JobCancel(ErrDisabled)
-	}
 	return errors.New(out.Err)
+}
+
+// sweep fails the deliveries whose job ended without a final status (lost
+// with a crashed process, or a database error on the last attempt), so
+// that the log never shows a delivery pending forever.
+func (d *Deliveries) sweep(ctx context.Context) (int, error) {
+	var n int64
+	err := postgres.InOrg(ctx, d.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE deliveries dl SET status = 'FAILED', next_attempt_at = NULL,
+			error = 'the delivery ended without a result' WHERE dl.status IN ('PENDING', 'RETRYING')
+			AND coalesce(dl.last_attempt_at, dl.created_at) < now() - $1::interval
+			AND NOT EXISTS (SELECT 1 FROM river_job j WHERE j.kind = 'pythorix.delivery' AND j.args->>'delivery_id' = dl.id::text
+				AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))`,
+			(2*(d.timeout+20*time.Second) + time.Minute).String())
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		// Retention: event ids are kept for deduplication a month, the
+		// delivery log three months.
+		if _, err := tx.Exec(ctx, `DELETE FROM events WHERE created_at < now() - interval '30 days'`); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM deliveries WHERE created_at < now() - interval '90 days' AND status IN ('SUCCEEDED', 'FAILED')`)
+		return err
+	})
+	return int(n), err
 }
 
 // List pages through an integration's deliveries, newest first.

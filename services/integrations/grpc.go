@@ -77,12 +77,12 @@ func (s *Service) CreateIntegration(ctx context.Context, r *integrationsv1.Creat
 	if r.Enabled != nil {
 		enabled = r.GetEnabled()
 	}
-	x, err := s.store.Create(ctx, caller(ctx), &Integration{OrgID: authn.OrgFrom(ctx), Name: r.GetName(), Kind: kindName(r.GetKind()),
+	x, generated, err := s.store.Create(ctx, caller(ctx), &Integration{OrgID: authn.OrgFrom(ctx), Name: r.GetName(), Kind: kindName(r.GetKind()),
 		Enabled: enabled, Config: cfg}, r.GetSecret(), r.GetInboundSecret())
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &integrationsv1.CreateIntegrationResponse{Integration: integrationProto(x)}, nil
+	return &integrationsv1.CreateIntegrationResponse{Integration: integrationProto(x), GeneratedSecret: generated}, nil
 }
 
 // GetIntegration implements the RPC.
@@ -132,21 +132,27 @@ func (s *Service) UpdateIntegration(ctx context.Context, r *integrationsv1.Updat
 	return &integrationsv1.UpdateIntegrationResponse{Integration: integrationProto(x)}, nil
 }
 
-// DeleteIntegration implements the RPC: the provider is asked to revoke the
-// credential where it can be, then the row (and the secret) is erased
-// whatever the provider said.
+// DeleteIntegration implements the RPC: the row and its secrets are erased
+// first (whatever happens next), then the provider is asked to revoke the
+// credential where it can be, and the audit log records its answer.
 func (s *Service) DeleteIntegration(ctx context.Context, r *integrationsv1.DeleteIntegrationRequest) (*integrationsv1.DeleteIntegrationResponse, error) {
-	orgID := authn.OrgFrom(ctx)
+	orgID, actor := authn.OrgFrom(ctx), caller(ctx)
 	x, err := s.store.Get(ctx, orgID, r.GetId())
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	revoked := "not supported"
-	if cur, _, err := s.store.secrets(ctx, orgID, x.ID); err == nil {
-		revoked = s.revoker.Revoke(ctx, x.Kind, cur)
-	}
-	if err := s.store.Delete(ctx, caller(ctx), orgID, x.ID, revoked); err != nil {
+	cur, _, serr := s.store.secrets(ctx, orgID, x.ID)
+	bg := context.WithoutCancel(ctx)
+	if err := s.store.Delete(bg, actor, orgID, x.ID); err != nil {
 		return nil, s.toStatus(ctx, err)
+	}
+	revoked := "failed: the secret could not be read"
+	if serr == nil {
+		revoked = s.revoker.Revoke(bg, x.Kind, cur)
+	}
+	if err := s.store.audit(bg, orgID, actor, "integrations.integration.revoke", x.ID,
+		map[string]any{"kind": x.Kind, "provider_revocation": revoked}); err != nil {
+		s.log.ErrorContext(ctx, "audit of a revocation", "error", err.Error())
 	}
 	return &integrationsv1.DeleteIntegrationResponse{}, nil
 }

@@ -34,7 +34,7 @@ const (
 // ReceiveHook implements the RPC: verify first, then record. Nothing of an
 // unverified hook is kept or acted on.
 func (s *Service) ReceiveHook(ctx context.Context, r *integrationsv1.ReceiveHookRequest) (*integrationsv1.ReceiveHookResponse, error) {
-	orgID, err := s.verify(ctx, r, time.Now())
+	orgID, replayKey, err := s.verify(ctx, r, time.Now())
 	if err != nil {
 		if !errors.Is(err, errUnverified) && !errors.Is(err, signing.ErrReplay) {
 			return nil, s.toStatus(ctx, err)
@@ -51,20 +51,24 @@ func (s *Service) ReceiveHook(ctx context.Context, r *integrationsv1.ReceiveHook
 		return err
 	})
 	if err != nil {
+		// Not kept: the sender's retry (same signature) must get through.
+		if ferr := s.replay.Forget(context.WithoutCancel(ctx), replayKey); ferr != nil {
+			s.log.ErrorContext(ctx, "inbound hook: forget a replay mark", "error", ferr.Error())
+		}
 		return nil, s.toStatus(ctx, err)
 	}
 	return &integrationsv1.ReceiveHookResponse{}, nil
 }
 
 // verify checks a hook's signature and freshness and that it was not seen
-// before; it answers the integration's organisation.
-func (s *Service) verify(ctx context.Context, r *integrationsv1.ReceiveHookRequest, now time.Time) (string, error) {
-	orgID, _, key, err := s.store.inbound(ctx, r.GetIntegrationId())
+// before; it answers the integration's organisation and the hook's replay key.
+func (s *Service) verify(ctx context.Context, r *integrationsv1.ReceiveHookRequest, now time.Time) (orgID, replayKey string, err error) {
+	id, orgID, key, err := s.store.inbound(ctx, r.GetIntegrationId())
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoSecret) {
-		return "", errUnverified
+		return "", "", errUnverified
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	h, body := r.GetHeaders(), r.GetBody()
 	var v signing.Verified
@@ -72,7 +76,7 @@ func (s *Service) verify(ctx context.Context, r *integrationsv1.ReceiveHookReque
 	case ProviderStandard:
 		k, perr := signing.ParseSecret(key.Reveal())
 		if perr != nil {
-			return "", errUnverified
+			return "", "", errUnverified
 		}
 		v, err = signing.VerifyStandard([][]byte{k}, h, body, now)
 	case ProviderSlack:
@@ -80,19 +84,22 @@ func (s *Service) verify(ctx context.Context, r *integrationsv1.ReceiveHookReque
 	case ProviderStripe:
 		v, err = signing.VerifyStripe([]byte(key.Reveal()), h, body, now)
 	default:
-		return "", errUnverified
+		return "", "", errUnverified
 	}
 	if err != nil {
-		return "", errors.Join(errUnverified, err)
+		return "", "", errors.Join(errUnverified, err)
 	}
 	// Only a verified hook reaches the replay check, so a forger cannot
 	// fill Redis. Redis down: refused (fail closed).
-	if err := s.replay.Check(ctx, r.GetIntegrationId()+":"+v.ID); err != nil {
+	// The canonical id: the same hook under another spelling of the id is
+	// the same hook.
+	replayKey = id + ":" + v.ID
+	if err := s.replay.Check(ctx, replayKey); err != nil {
 		if errors.Is(err, signing.ErrReplay) {
-			return "", err
+			return "", "", err
 		}
 		s.log.ErrorContext(ctx, "inbound hook: replay store unavailable", "error", err.Error())
-		return "", errReplayStore
+		return "", "", errReplayStore
 	}
-	return orgID, nil
+	return orgID, replayKey, nil
 }

@@ -199,31 +199,37 @@ func (s *Store) seal(orgID, id, field, plaintext string) ([]byte, error) {
 }
 
 // Create stores a new integration with its secret sealed.
-func (s *Store) Create(ctx context.Context, actor string, x *Integration, sec, inbound string) (*Integration, error) {
+// A webhook created without a secret gets a generated one, answered as
+// generated (to be shown once).
+func (s *Store) Create(ctx context.Context, actor string, x *Integration, sec, inbound string) (_ *Integration, generated string, _ error) {
 	if err := s.checkConfig(x.Kind, x.Config); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if sec == "" && x.Kind != KindWebhook {
-		return nil, &invalid.Field{Name: "secret", Reason: "is required for this kind"}
+		return nil, "", &invalid.Field{Name: "secret", Reason: "is required for this kind"}
 	}
+	given := sec
 	sec, err := s.checkSecret(x.Kind, sec)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if given == "" {
+		generated = sec
 	}
 	id := uuid.Must(uuid.NewV7()).String()
 	sealed, err := s.seal(x.OrgID, id, "secret", sec)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var sealedInbound []byte
 	if inbound != "" {
 		if sealedInbound, err = s.seal(x.OrgID, id, "inbound", inbound); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	cfg, err := json.Marshal(x.Config)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var out *Integration
 	err = postgres.InOrg(ctx, s.db, x.OrgID, func(tx pgx.Tx) error {
@@ -247,7 +253,10 @@ func (s *Store) Create(ctx context.Context, actor string, x *Integration, sec, i
 		return outbox.Append(ctx, tx, event(x.OrgID, actor, "integrations.integration.create", id,
 			map[string]any{"kind": x.Kind, "name": x.Name}))
 	})
-	return out, mapErr(err)
+	if err != nil {
+		return nil, "", mapErr(err)
+	}
+	return out, generated, nil
 }
 
 // Get returns one integration of the organisation.
@@ -411,45 +420,47 @@ func (s *Store) secrets(ctx context.Context, orgID, id string) (cur secret.Strin
 	return cur, prev, nil
 }
 
-// inbound opens the key inbound hooks are verified with: the inbound
-// secret, or for a webhook without one, its signing secret. It answers the
-// integration's organisation too (inbound hooks carry no organisation).
-func (s *Store) inbound(ctx context.Context, id string) (orgID, kind string, key secret.String, err error) {
-	var cur, in []byte
+// inbound opens the key inbound hooks are verified with (only the inbound
+// secret: the outbound signing secret never verifies a hook, or a delivery
+// could be sent back in). It answers the integration's canonical id and
+// organisation too (inbound hooks carry no organisation).
+func (s *Store) inbound(ctx context.Context, id string) (canonicalID, orgID string, key secret.String, err error) {
+	var blob []byte
 	err = postgres.InOrg(ctx, s.db, postgres.AllOrgs, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT org_id::text, kind, secret, inbound_secret FROM integrations WHERE id = $1 AND enabled`, id).
-			Scan(&orgID, &kind, &cur, &in)
+		return tx.QueryRow(ctx, `SELECT id::text, org_id::text, inbound_secret FROM integrations WHERE id = $1 AND enabled`, id).
+			Scan(&canonicalID, &orgID, &blob)
 	})
 	if err != nil {
 		return "", "", secret.String{}, mapErr(err)
 	}
-	blob, field := in, "inbound"
-	if blob == nil && kind == KindWebhook {
-		blob, field = cur, "secret"
-	}
 	if blob == nil {
 		return "", "", secret.String{}, ErrNoSecret
 	}
-	pt, err := s.kek.Open(blob, secretAAD(orgID, id, field))
+	pt, err := s.kek.Open(blob, secretAAD(orgID, canonicalID, "inbound"))
 	if err != nil {
 		return "", "", secret.String{}, err
 	}
 	defer clear(pt)
-	return orgID, kind, secret.New(string(pt)), nil
+	return canonicalID, orgID, secret.New(string(pt)), nil
 }
 
 // Delete erases the integration and its secret at once (the row goes, and
-// with it the ciphertext and the delivery log), after the caller revoked
-// what the provider allows.
-func (s *Store) Delete(ctx context.Context, actor, orgID, id string, revoked string) error {
+// with it the ciphertexts and the delivery log).
+func (s *Store) Delete(ctx context.Context, actor, orgID, id string) error {
 	return mapErr(postgres.InOrg(ctx, s.db, orgID, func(tx pgx.Tx) error {
 		var kind string
 		if err := tx.QueryRow(ctx, `DELETE FROM integrations WHERE id = $1 AND org_id = $2 RETURNING kind`, id, orgID).Scan(&kind); err != nil {
 			return err
 		}
-		return outbox.Append(ctx, tx, event(orgID, actor, "integrations.integration.delete", id,
-			map[string]any{"kind": kind, "provider_revocation": revoked}))
+		return outbox.Append(ctx, tx, event(orgID, actor, "integrations.integration.delete", id, map[string]any{"kind": kind}))
 	}))
+}
+
+// audit appends one audit event in its own transaction.
+func (s *Store) audit(ctx context.Context, orgID, actor, action, id string, details map[string]any) error {
+	return postgres.InOrg(ctx, s.db, orgID, func(tx pgx.Tx) error {
+		return outbox.Append(ctx, tx, event(orgID, actor, action, id, details))
+	})
 }
 
 // RotateKEK re-wraps every sealed secret's data key under the keyring's
@@ -457,6 +468,11 @@ func (s *Store) Delete(ctx context.Context, actor, orgID, id string, revoked str
 func RotateKEK(ctx context.Context, db *pgxpool.Pool, kek *envelope.Keyring) (int, error) {
 	n := 0
 	err := postgres.InOrg(ctx, db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		// A previous secret past its overlap is dropped, not re-wrapped.
+		if _, err := tx.Exec(ctx, `UPDATE integrations SET previous_secret = NULL, previous_until = NULL
+			WHERE previous_until IS NOT NULL AND previous_until <= now()`); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT id::text, org_id::text, secret, previous_secret, inbound_secret FROM integrations FOR UPDATE`)
 		if err != nil {
 			return err
@@ -483,6 +499,13 @@ func RotateKEK(ctx context.Context, db *pgxpool.Pool, kek *envelope.Keyring) (in
 				if *f.blob, err = kek.Rewrap(*f.blob, secretAAD(x.org, x.id, f.field)); err != nil {
 					return fmt.Errorf("integration %s: %w", x.id, err)
 				}
+				if kid, err := envelope.KeyID(*f.blob); err != nil || kid != kek.Current() {
+					return fmt.Errorf("integration %s: %s is not under key %q after re-wrapping", x.id, f.field, kek.Current())
+				}
+			}
+			if err := outbox.Append(ctx, tx, event(x.org, "", "integrations.kek.rewrap", x.id,
+				map[string]any{"key_id": kek.Current()})); err != nil {
+				return err
 			}
 			if _, err := tx.Exec(ctx, `UPDATE integrations SET secret = $2, previous_secret = $3, inbound_secret = $4 WHERE id = $1`,
 				x.id, x.cur, x.prev, x.inbound); err != nil {

@@ -720,8 +720,9 @@ type CreateIntegrationRequest struct {
 	Secret string `protobuf:"bytes,8,opt,name=secret,proto3" json:"secret,omitempty"`
 	// Write-only: the key inbound hooks at /v1/hooks/{provider}/{id} are
 	// verified with (a Slack signing secret, a Stripe whsec_ endpoint secret,
-	// a Standard Webhooks whsec_ secret). Without it, Standard Webhooks hooks
-	// are verified with the webhook's signing secret.
+	// a Standard Webhooks whsec_ secret). Without it, the integration takes no
+	// inbound hooks: the outbound signing secret never verifies one, so a
+	// delivery cannot be sent back as a hook.
 	InboundSecret string `protobuf:"bytes,9,opt,name=inbound_secret,json=inboundSecret,proto3" json:"inbound_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -864,10 +865,13 @@ func (*CreateIntegrationRequest_Jira) isCreateIntegrationRequest_Config() {}
 func (*CreateIntegrationRequest_Pagerduty) isCreateIntegrationRequest_Config() {}
 
 type CreateIntegrationResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Integration   *Integration           `protobuf:"bytes,1,opt,name=integration,proto3" json:"integration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Integration *Integration           `protobuf:"bytes,1,opt,name=integration,proto3" json:"integration,omitempty"`
+	// The webhook signing secret the service generated when the request gave
+	// none: shown this once, never again.
+	GeneratedSecret string `protobuf:"bytes,2,opt,name=generated_secret,json=generatedSecret,proto3" json:"generated_secret,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CreateIntegrationResponse) Reset() {
@@ -905,6 +909,13 @@ func (x *CreateIntegrationResponse) GetIntegration() *Integration {
 		return x.Integration
 	}
 	return nil
+}
+
+func (x *CreateIntegrationResponse) GetGeneratedSecret() string {
+	if x != nil {
+		return x.GeneratedSecret
+	}
+	return ""
 }
 
 type ListIntegrationsRequest struct {
@@ -1991,9 +2002,10 @@ const file_pythorix_integrations_v1_integrations_proto_rawDesc = "" +
 	"\x17create_integration.kind\x12Fmust match the configuration given (webhook, slack, jira or pagerduty)\x1a\x96\x01this.kind == 1 ? has(this.webhook) : this.kind == 2 ? has(this.slack) : this.kind == 3 ? has(this.jira) : this.kind == 4 ? has(this.pagerduty) : falseB\x0f\n" +
 	"\x06config\x12\x05\xbaH\x02\b\x01B\n" +
 	"\n" +
-	"\b_enabled\"d\n" +
+	"\b_enabled\"\x8f\x01\n" +
 	"\x19CreateIntegrationResponse\x12G\n" +
-	"\vintegration\x18\x01 \x01(\v2%.pythorix.integrations.v1.IntegrationR\vintegration\"\xb3\x01\n" +
+	"\vintegration\x18\x01 \x01(\v2%.pythorix.integrations.v1.IntegrationR\vintegration\x12)\n" +
+	"\x10generated_secret\x18\x02 \x01(\tR\x0fgeneratedSecret\"\xb3\x01\n" +
 	"\x17ListIntegrationsRequest\x12&\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
