@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -182,4 +183,71 @@ func TestSuiteOverREST(t *testing.T) {
 			t.Errorf("negotiated %x, want TLS 1.3", v)
 		}
 	})
+}
+
+// Rate limits (GCRA in Redis) per client address and per credential answer
+// 429 with Retry-After; too many header fields answer 431.
+func TestRateLimitsAndHeaderLimits(t *testing.T) {
+	t.Parallel()
+	s := StartSuite(t, SuiteOptions{GatewayEnv: map[string]string{"PYTHORIX_RATE_LIMIT_IP": "60", "PYTHORIX_RATE_LIMIT_PRINCIPAL": "30"}})
+	limited := func(t *testing.T) *http.Response {
+		t.Helper()
+		for range 50 {
+			req, _ := http.NewRequest("GET", s.URL+"/v1/me", nil)
+			resp, err := s.Client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				return resp
+			}
+		}
+		t.Fatal("never limited")
+		return nil
+	}
+	resp := limited(t)
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+		t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	// Health stays reachable for probes.
+	if r, err := s.Client.Get(s.URL + "/healthz"); err != nil || r.StatusCode != 200 {
+		t.Fatalf("healthz while limited: %v %v", r, err)
+	}
+
+	// Per credential: one token is limited even when its addresses are not.
+	p := StartSuite(t, SuiteOptions{GatewayEnv: map[string]string{"PYTHORIX_RATE_LIMIT_IP": "1000000", "PYTHORIX_RATE_LIMIT_PRINCIPAL": "30"}})
+	p.signup(t, "limited@example.com", goodPassword)
+	tok, _ := p.login(t, "limited@example.com", goodPassword)
+	for range 50 {
+		req, _ := http.NewRequest("GET", p.URL+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := p.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("/v1/me: %d", resp.StatusCode)
+		}
+	}
+	if code, _, _ := p.call(t, nil, "GET", p.URL+"/v1/me", nil, tok); code != http.StatusTooManyRequests {
+		t.Errorf("a credential over its limit: %d", code)
+	}
+
+	req, _ := http.NewRequest("GET", s.URL+"/healthz", nil)
+	for i := range 120 {
+		req.Header.Set("X-Filler-"+strconv.Itoa(i), "x")
+	}
+	r, err := s.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("120 header fields: %d", r.StatusCode)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -69,6 +70,8 @@ type SuiteOptions struct {
 	Scanning func(*scanning.Settings)
 	// Integrations edits the integrations service's settings before it starts.
 	Integrations func(*integrations.Settings)
+	// GatewayEnv overrides the gateway's environment.
+	GatewayEnv map[string]string
 }
 
 func randomKey() string {
@@ -126,7 +129,12 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		"PYTHORIX_TLS_CERT": pki.ServicePaths(dir, "gateway").Cert, "PYTHORIX_TLS_KEY": pki.ServicePaths(dir, "gateway").Key,
 		"PYTHORIX_TLS_CA": pki.CAPath(dir), "PYTHORIX_GATEWAY_TLS_CERT": pki.GatewayHTTPSPaths(dir).Cert,
 		"PYTHORIX_GATEWAY_TLS_KEY": pki.GatewayHTTPSPaths(dir).Key, "PYTHORIX_MAX_BODY_BYTES": "65536",
-		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns}
+		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns,
+		// Tests and benchmarks hammer one address; the rate-limit test sets its own.
+		"PYTHORIX_RATE_LIMIT_IP": "1000000", "PYTHORIX_RATE_LIMIT_PRINCIPAL": "1000000"}
+	for _, o := range so {
+		maps.Copy(s.gatewayEnv, o.GatewayEnv)
+	}
 	services := map[string]func(config.Service) (server.Options, error){
 		"identity":     func(c config.Service) (server.Options, error) { return identity.ServerOptions(c, s.Identity) },
 		"tenancy":      tenancy.Options,

@@ -39,6 +39,12 @@ type Config struct {
 	AuthCacheTTL time.Duration `env:"PYTHORIX_AUTH_CACHE_TTL" envDefault:"30s"`
 
 	MaxBodyBytes    int64         `env:"PYTHORIX_MAX_BODY_BYTES" envDefault:"1048576"`
+	// RateIP and RatePrincipal are requests per minute per client address
+	// and per credential (GCRA in Redis, bursts of a sixth).
+	RateIP        int `env:"PYTHORIX_RATE_LIMIT_IP" envDefault:"600"`
+	RatePrincipal int `env:"PYTHORIX_RATE_LIMIT_PRINCIPAL" envDefault:"1200"`
+	// MaxHeaders bounds the header fields of a request.
+	MaxHeaders int `env:"PYTHORIX_MAX_HEADERS" envDefault:"100"`
 	RequestTimeout  time.Duration `env:"PYTHORIX_REQUEST_TIMEOUT" envDefault:"30s"`
 	ShutdownTimeout time.Duration `env:"PYTHORIX_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevelName    string        `env:"PYTHORIX_LOG_LEVEL" envDefault:"info"`
@@ -88,6 +94,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		errs = append(errs, errors.New("PYTHORIX_MAX_BODY_BYTES must be within 1 KiB..64 MiB"))
+	}
+	if c.RateIP < 1 || c.RatePrincipal < 1 || c.RateIP > 1e6 || c.RatePrincipal > 1e6 {
+		errs = append(errs, errors.New("PYTHORIX_RATE_LIMIT_IP and PYTHORIX_RATE_LIMIT_PRINCIPAL must be within 1..1000000 per minute"))
+	}
+	if c.MaxHeaders < 16 || c.MaxHeaders > 1000 {
+		errs = append(errs, errors.New("PYTHORIX_MAX_HEADERS must be within 16..1000"))
 	}
 	if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 || c.CertReloadInterval <= 0 {
 		errs = append(errs, errors.New("PYTHORIX_REQUEST_TIMEOUT, PYTHORIX_SHUTDOWN_TIMEOUT and PYTHORIX_CERT_RELOAD_INTERVAL must be positive"))

@@ -37,6 +37,7 @@ type Gateway struct {
 	lis     net.Listener
 	redis   *redis.Client
 	authn   *authenticator
+	limiter *limiter
 }
 
 // Options adjust construction; tests pass a listener on 127.0.0.1:0.
@@ -77,6 +78,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if g.redis, err = redisconn.Open(ctx, cfg.RedisURL.Reveal()); err != nil {
 		return nil, err
 	}
+	g.limiter = newLimiter(g.redis, cfg.RedisNamespace, cfg.RateIP, cfg.RatePrincipal)
 	mux := newMux(log)
 	registrations := map[string]registerFunc{
 		"identity":     identityv1.RegisterIdentityServiceHandler,

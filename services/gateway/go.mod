@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/caarlos0/env/v11 v11.4.2
+	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	github.com/pythorix/pythorix/gen v0.0.0
 	github.com/pythorix/pythorix/platform v0.0.0

@@ -254,8 +254,23 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		r, ok := r.WithContext(ctx), true
-		if !strings.HasPrefix(r.URL.Path, "/v1/hooks/") { // hooks are verified by signature, not credentials
+		if len(r.Header) > g.cfg.MaxHeaders {
+			writeJSON(rec, http.StatusRequestHeaderFieldsTooLarge, map[string]any{"code": CodeName(codes.InvalidArgument),
+				"message": "too many header fields", "details": []any{}, "requestId": id})
+			ok = false
+		}
+		if ok && !strings.HasPrefix(r.URL.Path, "/v1/hooks/") { // hooks are verified by signature, not credentials
 			r, ok = g.authenticateRequest(rec, r)
+		}
+		if ok && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+			allowed, after, err := g.limiter.allow(ctx, r)
+			if err != nil {
+				g.log.WarnContext(ctx, "rate limit unavailable; request let through", "error", err.Error())
+			}
+			if !allowed {
+				g.rateLimited(rec, r, after)
+				ok = false
+			}
 		}
 		if ok {
 			next.ServeHTTP(rec, r)
