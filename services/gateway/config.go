@@ -38,13 +38,13 @@ type Config struct {
 	// asking identity again; revocations evict entries at once regardless.
 	AuthCacheTTL time.Duration `env:"PYTHORIX_AUTH_CACHE_TTL" envDefault:"30s"`
 
-	MaxBodyBytes    int64         `env:"PYTHORIX_MAX_BODY_BYTES" envDefault:"1048576"`
+	MaxBodyBytes int64 `env:"PYTHORIX_MAX_BODY_BYTES" envDefault:"1048576"`
 	// RateIP and RatePrincipal are requests per minute per client address
 	// and per credential (GCRA in Redis, bursts of a sixth).
 	RateIP        int `env:"PYTHORIX_RATE_LIMIT_IP" envDefault:"600"`
 	RatePrincipal int `env:"PYTHORIX_RATE_LIMIT_PRINCIPAL" envDefault:"1200"`
 	// MaxHeaders bounds the header fields of a request.
-	MaxHeaders int `env:"PYTHORIX_MAX_HEADERS" envDefault:"100"`
+	MaxHeaders      int           `env:"PYTHORIX_MAX_HEADERS" envDefault:"100"`
 	RequestTimeout  time.Duration `env:"PYTHORIX_REQUEST_TIMEOUT" envDefault:"30s"`
 	ShutdownTimeout time.Duration `env:"PYTHORIX_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	LogLevelName    string        `env:"PYTHORIX_LOG_LEVEL" envDefault:"info"`
