@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -249,5 +250,36 @@ func TestRateLimitsAndHeaderLimits(t *testing.T) {
 	r.Body.Close()
 	if r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("120 header fields: %d", r.StatusCode)
+	}
+}
+
+// The gateway serves Prometheus metrics on a port of its own, with route
+// classes rather than paths as labels.
+func TestGatewayMetrics(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := StartSuite(t, SuiteOptions{GatewayEnv: map[string]string{"PYTHORIX_METRICS_ADDR": addr}})
+	if code, _, _ := s.call(t, nil, "GET", s.URL+"/v1/scans/01a24189-db89-73c6-9c7d-5d9284ec1d8e", nil, ""); code != 401 {
+		t.Fatalf("unauthenticated: %d", code)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	if !strings.Contains(body, `pythorix_gateway_requests_total{code="401",method="GET",route="scans"} 1`) ||
+		strings.Contains(body, "01a24189") {
+		t.Errorf("metrics: %.3000s", body)
+	}
+	// Not on the API port.
+	if code, _, _ := s.call(t, nil, "GET", s.URL+"/metrics", nil, ""); code != 404 {
+		t.Errorf("/metrics on the API port: %d", code)
 	}
 }

@@ -53,6 +53,9 @@ type Service struct {
 	// evict it at once through Redis.
 	MembershipCacheTTL time.Duration `env:"PYTHORIX_MEMBERSHIP_CACHE_TTL" envDefault:"30s"`
 
+	// MetricsAddr serves Prometheus metrics at /metrics (empty: off).
+	MetricsAddr string `env:"PYTHORIX_METRICS_ADDR"`
+
 	LogLevelName string     `env:"PYTHORIX_LOG_LEVEL" envDefault:"info"`
 	LogLevel     slog.Level `env:"-"`
 	// ShutdownDelay is how long health reports NOT_SERVING before draining, so

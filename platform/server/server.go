@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
@@ -27,6 +29,7 @@ import (
 	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/authz"
 	"github.com/pythorix/pythorix/platform/config"
+	"github.com/pythorix/pythorix/platform/metrics"
 	"github.com/pythorix/pythorix/platform/mtls"
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/postgres"
@@ -77,6 +80,7 @@ type Deps struct {
 
 // Server is a running-ready gRPC service.
 type Server struct {
+	metrics    *prometheus.Registry
 	cfg        config.Service
 	log        *slog.Logger
 	tls        *mtls.Source
@@ -189,6 +193,14 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	chain := s.chain(validator)
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor
+	var rpcMetrics *grpcprom.ServerMetrics
+	if cfg.MetricsAddr != "" {
+		// Outermost, so that every outcome (refusals too) is counted.
+		rpcMetrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+		s.metrics = metrics.NewRegistry()
+		s.metrics.MustRegister(rpcMetrics)
+		unary, stream = append(unary, rpcMetrics.UnaryServerInterceptor()), append(stream, rpcMetrics.StreamServerInterceptor())
+	}
 	for _, ic := range chain {
 		unary, stream = append(unary, ic.Unary), append(stream, ic.Stream)
 		s.chainNames = append(s.chainNames, ic.Name)
@@ -212,6 +224,9 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	if rpcMetrics != nil {
+		rpcMetrics.InitializeMetrics(s.grpc)
+	}
 	if s.rules, err = access.Table(s.grpc.GetServiceInfo()); err != nil {
 		return nil, err
 	}
@@ -273,6 +288,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	for _, bg := range s.background {
 		g.Go(func() error { return bg(gctx) })
+	}
+	if s.metrics != nil {
+		g.Go(func() error { return metrics.Serve(gctx, s.cfg.MetricsAddr, s.metrics, s.log) })
 	}
 	s.log.InfoContext(ctx, "serving", "addr", s.lis.Addr().String(), "spiffe_id", s.tls.ID().String(), "chain", s.chainNames)
 	g.Go(func() error {

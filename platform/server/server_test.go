@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -294,4 +297,43 @@ func TestRotatedCertificatesArePickedUpWithoutRestart(t *testing.T) {
 		_, err := handshake(addr, fromNewCA, roots(t, dir))
 		return err == nil
 	})
+}
+
+// With PYTHORIX_METRICS_ADDR set, a service serves Prometheus metrics on
+// that port alone, counting every RPC by code (refusals too).
+func TestMetricsOnTheirOwnPort(t *testing.T) {
+	t.Parallel()
+	pkiDir := servertest.PKI(t)
+	opts := server.Options{Register: func(reg grpc.ServiceRegistrar, _ server.Deps) error {
+		identityv1.RegisterIdentityServiceServer(reg, identityStub{})
+		return nil
+	}}
+	cfg := servertest.Config(t, "identity", pkiDir, opts.Migrations)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MetricsAddr = lis.Addr().String()
+	lis.Close()
+	srv := servertest.Start(t, cfg, opts)
+	conn := servertest.Dial(t, pkiDir, "scanning", "identity", srv.Addr().String())
+	_, _ = identityv1.NewIdentityServiceClient(conn).GetMe(context.Background(), &identityv1.GetMeRequest{})
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(body, `grpc_server_handled_total{grpc_code="PermissionDenied",grpc_method="GetMe"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics: %.2000s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+		resp, err := http.Get("http://" + cfg.MetricsAddr + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+	}
+	if !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "grpc_server_handling_seconds_bucket") {
+		t.Errorf("runtime or latency metrics missing")
+	}
 }

@@ -43,6 +43,8 @@ type Config struct {
 	// and per credential (GCRA in Redis, bursts of a sixth).
 	RateIP        int `env:"PYTHORIX_RATE_LIMIT_IP" envDefault:"600"`
 	RatePrincipal int `env:"PYTHORIX_RATE_LIMIT_PRINCIPAL" envDefault:"1200"`
+	// MetricsAddr serves Prometheus metrics at /metrics (empty: off).
+	MetricsAddr string `env:"PYTHORIX_METRICS_ADDR"`
 	// MaxHeaders bounds the header fields of a request.
 	MaxHeaders      int           `env:"PYTHORIX_MAX_HEADERS" envDefault:"100"`
 	RequestTimeout  time.Duration `env:"PYTHORIX_REQUEST_TIMEOUT" envDefault:"30s"`

@@ -22,6 +22,7 @@ import (
 	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 	scanningv1 "github.com/pythorix/pythorix/gen/go/pythorix/scanning/v1"
 	tenancyv1 "github.com/pythorix/pythorix/gen/go/pythorix/tenancy/v1"
+	"github.com/pythorix/pythorix/platform/metrics"
 	"github.com/pythorix/pythorix/platform/mtls"
 	"github.com/pythorix/pythorix/platform/redisconn"
 )
@@ -38,6 +39,7 @@ type Gateway struct {
 	redis   *redis.Client
 	authn   *authenticator
 	limiter *limiter
+	metrics *httpMetrics
 }
 
 // Options adjust construction; tests pass a listener on 127.0.0.1:0.
@@ -79,6 +81,9 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		return nil, err
 	}
 	g.limiter = newLimiter(g.redis, cfg.RedisNamespace, cfg.RateIP, cfg.RatePrincipal)
+	if cfg.MetricsAddr != "" {
+		g.metrics = newHTTPMetrics()
+	}
 	mux := newMux(log)
 	registrations := map[string]registerFunc{
 		"identity":     identityv1.RegisterIdentityServiceHandler,
@@ -163,6 +168,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	eg.Go(func() error { g.svid.Watch(egctx, g.cfg.CertReloadInterval); return nil })
 	eg.Go(func() error { g.https.Watch(egctx, g.cfg.CertReloadInterval); return nil })
 	eg.Go(func() error { g.authn.watch(egctx, g.redis, g.cfg.RedisNamespace); return nil })
+	if g.metrics != nil {
+		eg.Go(func() error { return metrics.Serve(egctx, g.cfg.MetricsAddr, g.metrics.reg, g.log) })
+	}
 	eg.Go(func() error {
 		<-egctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)

@@ -275,6 +275,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 		if ok {
 			next.ServeHTTP(rec, r)
 		}
+		g.metrics.observe(r.Method, r.URL.Path, rec.status, time.Since(start))
 		g.log.LogAttrs(ctx, slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 	})
