@@ -283,3 +283,87 @@ func TestGatewayMetrics(t *testing.T) {
 		t.Errorf("/metrics on the API port: %d", code)
 	}
 }
+
+// Browser sessions: a sign-in sets a __Host- session cookie and a CSRF
+// cookie; the cookie authenticates, and every state-changing request made
+// with it needs the CSRF token in a header.
+func TestBrowserSessionsWithCSRF(t *testing.T) {
+	t.Parallel()
+	s := StartSuite(t)
+	s.signup(t, "browser@example.com", goodPassword)
+	body := strings.NewReader(`{"email":"browser@example.com","password":"` + goodPassword + `"}`)
+	resp, err := s.Client.Post(s.URL+"/v1/auth/login", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session, csrf *http.Cookie
+	for _, c := range resp.Cookies() {
+		switch c.Name {
+		case "__Host-pythorix_session":
+			session = c
+		case "__Host-pythorix_csrf":
+			csrf = c
+		}
+	}
+	if session == nil || csrf == nil || !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode ||
+		session.Path != "/" || session.Domain != "" || csrf.HttpOnly || !csrf.Secure || session.MaxAge <= 0 {
+		t.Fatalf("cookies: %v", resp.Header.Values("Set-Cookie"))
+	}
+	do := func(method, path, token string, withCookie bool) int {
+		t.Helper()
+		var b io.Reader
+		if method != "GET" {
+			b = strings.NewReader(`{"name":"cookie org"}`)
+		}
+		req, _ := http.NewRequest(method, s.URL+path, b)
+		if withCookie {
+			req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
+		}
+		if token != "" {
+			req.Header.Set("X-CSRF-Token", token)
+		}
+		r, err := s.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if code := do("GET", "/v1/me", "", true); code != 200 {
+		t.Fatalf("GET with the cookie: %d", code)
+	}
+	if code := do("POST", "/v1/orgs", "", true); code != 403 {
+		t.Errorf("POST without a CSRF token: %d", code)
+	}
+	if code := do("POST", "/v1/orgs", csrf.Value+"x", true); code != 403 {
+		t.Errorf("POST with a wrong CSRF token: %d", code)
+	}
+	if code := do("POST", "/v1/orgs", csrf.Value, false); code != 401 {
+		t.Errorf("a CSRF token alone: %d", code)
+	}
+	if code := do("POST", "/v1/orgs", csrf.Value, true); code != 200 {
+		t.Errorf("POST with the CSRF token: %d", code)
+	}
+	// Logout through the cookie clears both cookies and ends the session.
+	req, _ := http.NewRequest("POST", s.URL+"/v1/auth/logout", strings.NewReader(`{}`))
+	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
+	req.Header.Set("X-CSRF-Token", csrf.Value)
+	r, err := s.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	cleared := 0
+	for _, c := range r.Cookies() {
+		if c.MaxAge < 0 {
+			cleared++
+		}
+	}
+	if r.StatusCode != 200 || cleared != 2 {
+		t.Errorf("logout: %d, %d cookies cleared", r.StatusCode, cleared)
+	}
+	if code := do("GET", "/v1/me", "", true); code != 401 {
+		t.Errorf("the cookie after logout: %d", code)
+	}
+}

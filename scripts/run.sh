@@ -38,6 +38,7 @@ has() { grep -q "^$1=" "$secrets"; }
 has PYTHORIX_JWT_KEYS || echo "PYTHORIX_JWT_KEYS=dev1:$(key)" >>"$secrets"
 has PYTHORIX_KEK || echo "PYTHORIX_KEK=dev1:$(key)" >>"$secrets"
 has PYTHORIX_IDENTITY_PEPPER || echo "PYTHORIX_IDENTITY_PEPPER=$(key)" >>"$secrets"
+has PYTHORIX_CSRF_KEY || echo "PYTHORIX_CSRF_KEY=$(key)" >>"$secrets"
 if ! has PYTHORIX_AUDIT_SIGNING_KEY; then
   "$bin/pythorix-audit-verify" -keygen pythorix-audit-dev | {
     read -r skey

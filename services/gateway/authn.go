@@ -154,13 +154,22 @@ func (g *Gateway) Authenticate(ctx context.Context, credential string) (*identit
 
 type principalCtxKey struct{}
 
-// authenticateRequest resolves an Authorization header, if any. A request
-// without one proceeds anonymously (public routes work; others are refused
+// authenticateRequest resolves an Authorization header, or else a session
+// cookie (with its CSRF check), if any. A request without either proceeds
+// anonymously (public routes work; others are refused
 // by the service); a malformed or refused credential is answered 401 here.
 func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return r, true
+		cred, err := g.sessions.credential(r)
+		if err != nil {
+			g.writeError(w, r, err)
+			return r, false
+		}
+		if cred == "" {
+			return r, true
+		}
+		h = "Bearer " + cred
 	}
 	scheme, cred, ok := strings.Cut(h, " ")
 	cred = strings.TrimSpace(cred)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ type Config struct {
 	// and per credential (GCRA in Redis, bursts of a sixth).
 	RateIP        int `env:"PYTHORIX_RATE_LIMIT_IP" envDefault:"600"`
 	RatePrincipal int `env:"PYTHORIX_RATE_LIMIT_PRINCIPAL" envDefault:"1200"`
+	// CSRFKeyText keys the CSRF tokens of browser sessions (base64 of at
+	// least 32 bytes; every replica needs the same one).
+	CSRFKeyText secret.String `env:"PYTHORIX_CSRF_KEY"`
+	CSRFKey     []byte        `env:"-"`
 	// MetricsAddr serves Prometheus metrics at /metrics (empty: off).
 	MetricsAddr string `env:"PYTHORIX_METRICS_ADDR"`
 	// MaxHeaders bounds the header fields of a request.
@@ -74,7 +79,13 @@ func LoadConfig(environ map[string]string) (Config, error) {
 	def(&cfg.TLS.Cert, "gateway.crt")
 	def(&cfg.TLS.Key, "gateway.key")
 	def(&cfg.TLS.CA, "ca.crt")
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	if !cfg.CSRFKeyText.IsZero() {
+		cfg.CSRFKey, _ = base64.StdEncoding.DecodeString(cfg.CSRFKeyText.Reveal())
+	}
+	return cfg, nil
 }
 
 // Validate names every setting that is wrong.
@@ -96,6 +107,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		errs = append(errs, errors.New("PYTHORIX_MAX_BODY_BYTES must be within 1 KiB..64 MiB"))
+	}
+	if !c.CSRFKeyText.IsZero() {
+		if k, err := base64.StdEncoding.DecodeString(c.CSRFKeyText.Reveal()); err != nil || len(k) < 32 {
+			errs = append(errs, errors.New("PYTHORIX_CSRF_KEY must be base64 of at least 32 bytes"))
+		}
 	}
 	if c.RateIP < 1 || c.RatePrincipal < 1 || c.RateIP > 1e6 || c.RatePrincipal > 1e6 {
 		errs = append(errs, errors.New("PYTHORIX_RATE_LIMIT_IP and PYTHORIX_RATE_LIMIT_PRINCIPAL must be within 1..1000000 per minute"))

@@ -29,17 +29,18 @@ import (
 
 // Gateway is the HTTPS edge.
 type Gateway struct {
-	cfg     Config
-	log     *slog.Logger
-	svid    *mtls.Source
-	https   *mtls.KeyPair
-	conns   map[string]*grpc.ClientConn
-	handler http.Handler
-	lis     net.Listener
-	redis   *redis.Client
-	authn   *authenticator
-	limiter *limiter
-	metrics *httpMetrics
+	cfg      Config
+	log      *slog.Logger
+	svid     *mtls.Source
+	https    *mtls.KeyPair
+	conns    map[string]*grpc.ClientConn
+	handler  http.Handler
+	lis      net.Listener
+	redis    *redis.Client
+	authn    *authenticator
+	limiter  *limiter
+	metrics  *httpMetrics
+	sessions *sessions
 }
 
 // Options adjust construction; tests pass a listener on 127.0.0.1:0.
@@ -84,7 +85,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if cfg.MetricsAddr != "" {
 		g.metrics = newHTTPMetrics()
 	}
-	mux := newMux(log)
+	g.sessions = newSessions(cfg.CSRFKey)
+	if len(cfg.CSRFKey) == 0 {
+		log.Warn("PYTHORIX_CSRF_KEY is not set: CSRF tokens use a random key and do not survive a restart or span replicas")
+	}
+	mux := newMux(log, g.sessions)
 	registrations := map[string]registerFunc{
 		"identity":     identityv1.RegisterIdentityServiceHandler,
 		"tenancy":      tenancyv1.RegisterTenancyServiceHandler,

@@ -31,8 +31,8 @@ var forwardedHeaders = map[string]string{
 	"X-Request-Id": logging.RequestIDHeader,
 }
 
-func newMux(log *slog.Logger) *runtime.ServeMux {
-	return runtime.NewServeMux(muxOptions(log)...)
+func newMux(log *slog.Logger, s *sessions) *runtime.ServeMux {
+	return runtime.NewServeMux(append(muxOptions(log), runtime.WithForwardResponseOption(s.forward))...)
 }
 
 func muxOptions(log *slog.Logger) []runtime.ServeMuxOption {
