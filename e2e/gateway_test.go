@@ -367,3 +367,64 @@ func TestBrowserSessionsWithCSRF(t *testing.T) {
 		t.Errorf("the cookie after logout: %d", code)
 	}
 }
+
+// CORS: exact origins per project for its API keys, the operator's list for
+// session cookies (with credentials), and nothing at all for anyone else.
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	const app, first, evil = "https://app.example.com", "https://console.pythorix.test", "https://evil.example"
+	s := StartSuite(t, SuiteOptions{GatewayEnv: map[string]string{"PYTHORIX_CORS_SESSION_ORIGINS": first}})
+	s.signup(t, "cors@example.com", goodPassword)
+	owner, _ := s.login(t, "cors@example.com", goodPassword)
+	_, out := s.req(t, "POST", "/v1/orgs", map[string]any{"name": "Cors"}, owner, "")
+	org := out["org"].(map[string]any)["id"].(string)
+	_, p := s.req(t, "POST", "/v1/projects", map[string]any{"name": "web", "allowedOrigins": []string{app}}, owner, org)
+	project := p["project"].(map[string]any)["id"].(string)
+	_, k := s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "web", "scopes": []string{"assets.read"}, "projectId": project}, owner, org)
+	key := k["key"].(string)
+	_, k = s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "org", "scopes": []string{"assets.read"}}, owner, org)
+	orgKey := k["key"].(string)
+
+	send := func(method, origin, auth string, extra map[string]string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.URL+"/v1/assets", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("X-Org-Id", org)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		for k, v := range extra {
+			req.Header.Set(k, v)
+		}
+		resp, err := s.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header
+	}
+	preflight := map[string]string{"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization, x-org-id"}
+	h := send("OPTIONS", app, "", preflight)
+	if h.Get("Access-Control-Allow-Origin") != app || h.Get("Access-Control-Allow-Credentials") != "" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight from a listed origin: %v", h)
+	}
+	for _, o := range []string{evil, "null", app + "/path", "https://app.example.com.evil.example"} {
+		if h := send("OPTIONS", o, "", preflight); h.Get("Access-Control-Allow-Origin") != "" || h.Get("Access-Control-Allow-Methods") != "" {
+			t.Errorf("preflight from %s: %v", o, h)
+		}
+	}
+	if h := send("GET", app, key, nil); h.Get("Access-Control-Allow-Origin") != app || h.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("the project's key from its origin: %v", h)
+	}
+	if h := send("GET", evil, key, nil); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("the project's key from another origin: %v", h)
+	}
+	if h := send("GET", app, orgKey, nil); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a key of no project from a project's origin: %v", h)
+	}
+	// The session list: credentials, exact origin only.
+	if h := send("OPTIONS", first, "", preflight); h.Get("Access-Control-Allow-Origin") != first || h.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("preflight from the console: %v", h)
+	}
+}

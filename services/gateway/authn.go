@@ -160,6 +160,7 @@ type principalCtxKey struct{}
 // by the service); a malformed or refused credential is answered 401 here.
 func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	h := r.Header.Get("Authorization")
+	viaCookie := false
 	if h == "" {
 		cred, err := g.sessions.credential(r)
 		if err != nil {
@@ -169,7 +170,7 @@ func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*
 		if cred == "" {
 			return r, true
 		}
-		h = "Bearer " + cred
+		h, viaCookie = "Bearer "+cred, true
 	}
 	scheme, cred, ok := strings.Cut(h, " ")
 	cred = strings.TrimSpace(cred)
@@ -187,7 +188,9 @@ func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*
 		g.writeError(w, r, status.Error(codes.Unauthenticated, "invalid or expired credential"))
 		return r, false
 	}
-	return r.WithContext(context.WithValue(r.Context(), principalCtxKey{}, entry.encoded)), true
+	ctx := context.WithValue(r.Context(), principalCtxKey{}, entry.encoded)
+	ctx = context.WithValue(ctx, authInfoKey{}, authInfo{cookie: viaCookie, projectID: entry.p.GetProjectId()})
+	return r.WithContext(ctx), true
 }
 
 // outgoingMetadata is what the gateway asserts to services about a request:

@@ -48,6 +48,9 @@ type Config struct {
 	// least 32 bytes; every replica needs the same one).
 	CSRFKeyText secret.String `env:"PYTHORIX_CSRF_KEY"`
 	CSRFKey     []byte        `env:"-"`
+	// CORSSessionOrigins are the exact origins (the operator's web apps) that
+	// may call with the session cookie, credentials included.
+	CORSSessionOrigins string `env:"PYTHORIX_CORS_SESSION_ORIGINS"`
 	// MetricsAddr serves Prometheus metrics at /metrics (empty: off).
 	MetricsAddr string `env:"PYTHORIX_METRICS_ADDR"`
 	// MaxHeaders bounds the header fields of a request.
@@ -111,6 +114,11 @@ func (c Config) Validate() error {
 	if !c.CSRFKeyText.IsZero() {
 		if k, err := base64.StdEncoding.DecodeString(c.CSRFKeyText.Reveal()); err != nil || len(k) < 32 {
 			errs = append(errs, errors.New("PYTHORIX_CSRF_KEY must be base64 of at least 32 bytes"))
+		}
+	}
+	for _, o := range splitOrigins(c.CORSSessionOrigins) {
+		if !validOrigin(o) {
+			errs = append(errs, fmt.Errorf("PYTHORIX_CORS_SESSION_ORIGINS: %q is not scheme://host[:port]", o))
 		}
 	}
 	if c.RateIP < 1 || c.RatePrincipal < 1 || c.RateIP > 1e6 || c.RatePrincipal > 1e6 {

@@ -41,6 +41,7 @@ type Gateway struct {
 	limiter  *limiter
 	metrics  *httpMetrics
 	sessions *sessions
+	cors     *corsPolicy
 }
 
 // Options adjust construction; tests pass a listener on 127.0.0.1:0.
@@ -116,6 +117,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		}
 	}
 	g.authn = newAuthenticator(identityv1.NewIdentityServiceClient(g.conns["identity"]), log, cfg.AuthCacheTTL)
+	g.cors = newCORS(tenancyv1.NewTenancyServiceClient(g.conns["tenancy"]), splitOrigins(cfg.CORSSessionOrigins))
 	g.handler = g.routes(mux)
 
 	g.lis = opts.Listener

@@ -259,8 +259,20 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				"message": "too many header fields", "details": []any{}, "requestId": id})
 			ok = false
 		}
+		if ok && r.Method == http.MethodOptions && r.Header.Get("Origin") != "" {
+			// A preflight carries no credential: the address's limit applies.
+			if allowed, after, _ := g.limiter.allow(ctx, r); !allowed {
+				g.rateLimited(rec, r, after)
+				ok = false
+			} else if g.cors.preflight(rec, r) {
+				ok = false // answered
+			}
+		}
 		if ok && !strings.HasPrefix(r.URL.Path, "/v1/hooks/") { // hooks are verified by signature, not credentials
 			r, ok = g.authenticateRequest(rec, r)
+		}
+		if ok {
+			g.cors.actual(rec, r)
 		}
 		if ok && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 			allowed, after, err := g.limiter.allow(ctx, r)

@@ -305,6 +305,15 @@ func (s *Service) ResolveMembership(ctx context.Context, r *tenancyv1.ResolveMem
 	return &tenancyv1.ResolveMembershipResponse{Member: role != roles.None, Role: authz.ToProto(role)}, nil
 }
 
+// OriginAllowed implements the internal RPC the gateway uses for CORS preflights.
+func (s *Service) OriginAllowed(ctx context.Context, r *tenancyv1.OriginAllowedRequest) (*tenancyv1.OriginAllowedResponse, error) {
+	ok, err := s.t.OriginAllowed(ctx, r.GetOrigin())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &tenancyv1.OriginAllowedResponse{Allowed: ok}, nil
+}
+
 // GetProjectOrigins implements the internal RPC the gateway uses for CORS.
 func (s *Service) GetProjectOrigins(ctx context.Context, r *tenancyv1.GetProjectOriginsRequest) (*tenancyv1.GetProjectOriginsResponse, error) {
 	org, origins, err := s.t.ProjectOrigins(ctx, r.GetProjectId())

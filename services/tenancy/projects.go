@@ -144,3 +144,13 @@ func (t *Tenancy) ProjectOrigins(ctx context.Context, id string) (string, []stri
 	})
 	return org, origins, mapErr(err)
 }
+
+// OriginAllowed reports whether any project, of any organisation, lists an
+// origin: what a CORS preflight (no credential, so no project) may know.
+func (t *Tenancy) OriginAllowed(ctx context.Context, origin string) (bool, error) {
+	var ok bool
+	err := postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM projects WHERE allowed_origins @> ARRAY[$1::text])`, origin).Scan(&ok)
+	})
+	return ok, err
+}

@@ -2256,6 +2256,95 @@ func (x *ResolveMembershipResponse) GetRole() Role {
 	return Role_ROLE_UNSPECIFIED
 }
 
+type OriginAllowedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// scheme://host[:port], exactly as the browser sends it.
+	Origin        string `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OriginAllowedRequest) Reset() {
+	*x = OriginAllowedRequest{}
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OriginAllowedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OriginAllowedRequest) ProtoMessage() {}
+
+func (x *OriginAllowedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OriginAllowedRequest.ProtoReflect.Descriptor instead.
+func (*OriginAllowedRequest) Descriptor() ([]byte, []int) {
+	return file_pythorix_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *OriginAllowedRequest) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+type OriginAllowedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Allowed       bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OriginAllowedResponse) Reset() {
+	*x = OriginAllowedResponse{}
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OriginAllowedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OriginAllowedResponse) ProtoMessage() {}
+
+func (x *OriginAllowedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OriginAllowedResponse.ProtoReflect.Descriptor instead.
+func (*OriginAllowedResponse) Descriptor() ([]byte, []int) {
+	return file_pythorix_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *OriginAllowedResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
 type GetProjectOriginsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ProjectId     string                 `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
@@ -2265,7 +2354,7 @@ type GetProjectOriginsRequest struct {
 
 func (x *GetProjectOriginsRequest) Reset() {
 	*x = GetProjectOriginsRequest{}
-	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2366,7 @@ func (x *GetProjectOriginsRequest) String() string {
 func (*GetProjectOriginsRequest) ProtoMessage() {}
 
 func (x *GetProjectOriginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[41]
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2379,7 @@ func (x *GetProjectOriginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectOriginsRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectOriginsRequest) Descriptor() ([]byte, []int) {
-	return file_pythorix_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{41}
+	return file_pythorix_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetProjectOriginsRequest) GetProjectId() string {
@@ -2310,7 +2399,7 @@ type GetProjectOriginsResponse struct {
 
 func (x *GetProjectOriginsResponse) Reset() {
 	*x = GetProjectOriginsResponse{}
-	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2411,7 @@ func (x *GetProjectOriginsResponse) String() string {
 func (*GetProjectOriginsResponse) ProtoMessage() {}
 
 func (x *GetProjectOriginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[42]
+	mi := &file_pythorix_tenancy_v1_tenancy_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2424,7 @@ func (x *GetProjectOriginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectOriginsResponse.ProtoReflect.Descriptor instead.
 func (*GetProjectOriginsResponse) Descriptor() ([]byte, []int) {
-	return file_pythorix_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{42}
+	return file_pythorix_tenancy_v1_tenancy_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetProjectOriginsResponse) GetOrgId() string {
@@ -2511,7 +2600,12 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x06org_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05orgId\"b\n" +
 	"\x19ResolveMembershipResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12-\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x19.pythorix.tenancy.v1.RoleR\x04role\"C\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x19.pythorix.tenancy.v1.RoleR\x04role\":\n" +
+	"\x14OriginAllowedRequest\x12\"\n" +
+	"\x06origin\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xac\x02R\x06origin\"1\n" +
+	"\x15OriginAllowedResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\"C\n" +
 	"\x18GetProjectOriginsRequest\x12'\n" +
 	"\n" +
 	"project_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tprojectId\"[\n" +
@@ -2526,7 +2620,7 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"ROLE_ADMIN\x10\x02\x12\x11\n" +
 	"\rROLE_SECURITY\x10\x03\x12\x12\n" +
 	"\x0eROLE_DEVELOPER\x10\x04\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x052\xa5\x16\n" +
+	"\vROLE_VIEWER\x10\x052\x9e\x17\n" +
 	"\x0eTenancyService\x12u\n" +
 	"\tCreateOrg\x12%.pythorix.tenancy.v1.CreateOrgRequest\x1a&.pythorix.tenancy.v1.CreateOrgResponse\"\x19\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02\r:\x01*\"\b/v1/orgs\x12o\n" +
 	"\bListOrgs\x12$.pythorix.tenancy.v1.ListOrgsRequest\x1a%.pythorix.tenancy.v1.ListOrgsResponse\"\x16\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02\n" +
@@ -2567,6 +2661,8 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\bscanning\n" +
 	"\x05audit\n" +
 	"\fintegrations\n" +
+	"\agateway\x12w\n" +
+	"\rOriginAllowed\x12).pythorix.tenancy.v1.OriginAllowedRequest\x1a*.pythorix.tenancy.v1.OriginAllowedResponse\"\x0f\x82\x80\x19\v\"\t\n" +
 	"\agateway\x12\x8d\x01\n" +
 	"\x11GetProjectOrigins\x12-.pythorix.tenancy.v1.GetProjectOriginsRequest\x1a..pythorix.tenancy.v1.GetProjectOriginsResponse\"\x19\x82\x80\x19\x15\"\x13\n" +
 	"\agateway\n" +
@@ -2585,7 +2681,7 @@ func file_pythorix_tenancy_v1_tenancy_proto_rawDescGZIP() []byte {
 }
 
 var file_pythorix_tenancy_v1_tenancy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pythorix_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_pythorix_tenancy_v1_tenancy_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_pythorix_tenancy_v1_tenancy_proto_goTypes = []any{
 	(Role)(0),                         // 0: pythorix.tenancy.v1.Role
 	(*Org)(nil),                       // 1: pythorix.tenancy.v1.Org
@@ -2629,27 +2725,29 @@ var file_pythorix_tenancy_v1_tenancy_proto_goTypes = []any{
 	(*DeleteProjectResponse)(nil),     // 39: pythorix.tenancy.v1.DeleteProjectResponse
 	(*ResolveMembershipRequest)(nil),  // 40: pythorix.tenancy.v1.ResolveMembershipRequest
 	(*ResolveMembershipResponse)(nil), // 41: pythorix.tenancy.v1.ResolveMembershipResponse
-	(*GetProjectOriginsRequest)(nil),  // 42: pythorix.tenancy.v1.GetProjectOriginsRequest
-	(*GetProjectOriginsResponse)(nil), // 43: pythorix.tenancy.v1.GetProjectOriginsResponse
-	(*timestamppb.Timestamp)(nil),     // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 45: google.protobuf.Duration
+	(*OriginAllowedRequest)(nil),      // 42: pythorix.tenancy.v1.OriginAllowedRequest
+	(*OriginAllowedResponse)(nil),     // 43: pythorix.tenancy.v1.OriginAllowedResponse
+	(*GetProjectOriginsRequest)(nil),  // 44: pythorix.tenancy.v1.GetProjectOriginsRequest
+	(*GetProjectOriginsResponse)(nil), // 45: pythorix.tenancy.v1.GetProjectOriginsResponse
+	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 47: google.protobuf.Duration
 }
 var file_pythorix_tenancy_v1_tenancy_proto_depIdxs = []int32{
-	44, // 0: pythorix.tenancy.v1.Org.create_time:type_name -> google.protobuf.Timestamp
-	44, // 1: pythorix.tenancy.v1.Org.update_time:type_name -> google.protobuf.Timestamp
+	46, // 0: pythorix.tenancy.v1.Org.create_time:type_name -> google.protobuf.Timestamp
+	46, // 1: pythorix.tenancy.v1.Org.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: pythorix.tenancy.v1.OrgMembership.org:type_name -> pythorix.tenancy.v1.Org
 	0,  // 3: pythorix.tenancy.v1.OrgMembership.role:type_name -> pythorix.tenancy.v1.Role
-	44, // 4: pythorix.tenancy.v1.OrgMembership.join_time:type_name -> google.protobuf.Timestamp
+	46, // 4: pythorix.tenancy.v1.OrgMembership.join_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: pythorix.tenancy.v1.Member.role:type_name -> pythorix.tenancy.v1.Role
-	44, // 6: pythorix.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
-	44, // 7: pythorix.tenancy.v1.Member.update_time:type_name -> google.protobuf.Timestamp
+	46, // 6: pythorix.tenancy.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	46, // 7: pythorix.tenancy.v1.Member.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: pythorix.tenancy.v1.Invitation.role:type_name -> pythorix.tenancy.v1.Role
-	44, // 9: pythorix.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	44, // 10: pythorix.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
-	44, // 11: pythorix.tenancy.v1.Invitation.accept_time:type_name -> google.protobuf.Timestamp
-	44, // 12: pythorix.tenancy.v1.Invitation.revoke_time:type_name -> google.protobuf.Timestamp
-	44, // 13: pythorix.tenancy.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	44, // 14: pythorix.tenancy.v1.Project.update_time:type_name -> google.protobuf.Timestamp
+	46, // 9: pythorix.tenancy.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	46, // 10: pythorix.tenancy.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	46, // 11: pythorix.tenancy.v1.Invitation.accept_time:type_name -> google.protobuf.Timestamp
+	46, // 12: pythorix.tenancy.v1.Invitation.revoke_time:type_name -> google.protobuf.Timestamp
+	46, // 13: pythorix.tenancy.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	46, // 14: pythorix.tenancy.v1.Project.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 15: pythorix.tenancy.v1.CreateOrgResponse.org:type_name -> pythorix.tenancy.v1.Org
 	2,  // 16: pythorix.tenancy.v1.ListOrgsResponse.memberships:type_name -> pythorix.tenancy.v1.OrgMembership
 	1,  // 17: pythorix.tenancy.v1.GetOrgResponse.org:type_name -> pythorix.tenancy.v1.Org
@@ -2658,7 +2756,7 @@ var file_pythorix_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	0,  // 20: pythorix.tenancy.v1.UpdateMemberRequest.role:type_name -> pythorix.tenancy.v1.Role
 	3,  // 21: pythorix.tenancy.v1.UpdateMemberResponse.member:type_name -> pythorix.tenancy.v1.Member
 	0,  // 22: pythorix.tenancy.v1.CreateInvitationRequest.role:type_name -> pythorix.tenancy.v1.Role
-	45, // 23: pythorix.tenancy.v1.CreateInvitationRequest.ttl:type_name -> google.protobuf.Duration
+	47, // 23: pythorix.tenancy.v1.CreateInvitationRequest.ttl:type_name -> google.protobuf.Duration
 	4,  // 24: pythorix.tenancy.v1.CreateInvitationResponse.invitation:type_name -> pythorix.tenancy.v1.Invitation
 	4,  // 25: pythorix.tenancy.v1.ListInvitationsResponse.invitations:type_name -> pythorix.tenancy.v1.Invitation
 	2,  // 26: pythorix.tenancy.v1.AcceptInvitationResponse.membership:type_name -> pythorix.tenancy.v1.OrgMembership
@@ -2685,28 +2783,30 @@ var file_pythorix_tenancy_v1_tenancy_proto_depIdxs = []int32{
 	36, // 47: pythorix.tenancy.v1.TenancyService.UpdateProject:input_type -> pythorix.tenancy.v1.UpdateProjectRequest
 	38, // 48: pythorix.tenancy.v1.TenancyService.DeleteProject:input_type -> pythorix.tenancy.v1.DeleteProjectRequest
 	40, // 49: pythorix.tenancy.v1.TenancyService.ResolveMembership:input_type -> pythorix.tenancy.v1.ResolveMembershipRequest
-	42, // 50: pythorix.tenancy.v1.TenancyService.GetProjectOrigins:input_type -> pythorix.tenancy.v1.GetProjectOriginsRequest
-	7,  // 51: pythorix.tenancy.v1.TenancyService.CreateOrg:output_type -> pythorix.tenancy.v1.CreateOrgResponse
-	9,  // 52: pythorix.tenancy.v1.TenancyService.ListOrgs:output_type -> pythorix.tenancy.v1.ListOrgsResponse
-	11, // 53: pythorix.tenancy.v1.TenancyService.GetOrg:output_type -> pythorix.tenancy.v1.GetOrgResponse
-	13, // 54: pythorix.tenancy.v1.TenancyService.UpdateOrg:output_type -> pythorix.tenancy.v1.UpdateOrgResponse
-	15, // 55: pythorix.tenancy.v1.TenancyService.DeleteOrg:output_type -> pythorix.tenancy.v1.DeleteOrgResponse
-	17, // 56: pythorix.tenancy.v1.TenancyService.ListMembers:output_type -> pythorix.tenancy.v1.ListMembersResponse
-	19, // 57: pythorix.tenancy.v1.TenancyService.UpdateMember:output_type -> pythorix.tenancy.v1.UpdateMemberResponse
-	21, // 58: pythorix.tenancy.v1.TenancyService.RemoveMember:output_type -> pythorix.tenancy.v1.RemoveMemberResponse
-	23, // 59: pythorix.tenancy.v1.TenancyService.CreateInvitation:output_type -> pythorix.tenancy.v1.CreateInvitationResponse
-	25, // 60: pythorix.tenancy.v1.TenancyService.ListInvitations:output_type -> pythorix.tenancy.v1.ListInvitationsResponse
-	27, // 61: pythorix.tenancy.v1.TenancyService.RevokeInvitation:output_type -> pythorix.tenancy.v1.RevokeInvitationResponse
-	29, // 62: pythorix.tenancy.v1.TenancyService.AcceptInvitation:output_type -> pythorix.tenancy.v1.AcceptInvitationResponse
-	31, // 63: pythorix.tenancy.v1.TenancyService.CreateProject:output_type -> pythorix.tenancy.v1.CreateProjectResponse
-	33, // 64: pythorix.tenancy.v1.TenancyService.ListProjects:output_type -> pythorix.tenancy.v1.ListProjectsResponse
-	35, // 65: pythorix.tenancy.v1.TenancyService.GetProject:output_type -> pythorix.tenancy.v1.GetProjectResponse
-	37, // 66: pythorix.tenancy.v1.TenancyService.UpdateProject:output_type -> pythorix.tenancy.v1.UpdateProjectResponse
-	39, // 67: pythorix.tenancy.v1.TenancyService.DeleteProject:output_type -> pythorix.tenancy.v1.DeleteProjectResponse
-	41, // 68: pythorix.tenancy.v1.TenancyService.ResolveMembership:output_type -> pythorix.tenancy.v1.ResolveMembershipResponse
-	43, // 69: pythorix.tenancy.v1.TenancyService.GetProjectOrigins:output_type -> pythorix.tenancy.v1.GetProjectOriginsResponse
-	51, // [51:70] is the sub-list for method output_type
-	32, // [32:51] is the sub-list for method input_type
+	42, // 50: pythorix.tenancy.v1.TenancyService.OriginAllowed:input_type -> pythorix.tenancy.v1.OriginAllowedRequest
+	44, // 51: pythorix.tenancy.v1.TenancyService.GetProjectOrigins:input_type -> pythorix.tenancy.v1.GetProjectOriginsRequest
+	7,  // 52: pythorix.tenancy.v1.TenancyService.CreateOrg:output_type -> pythorix.tenancy.v1.CreateOrgResponse
+	9,  // 53: pythorix.tenancy.v1.TenancyService.ListOrgs:output_type -> pythorix.tenancy.v1.ListOrgsResponse
+	11, // 54: pythorix.tenancy.v1.TenancyService.GetOrg:output_type -> pythorix.tenancy.v1.GetOrgResponse
+	13, // 55: pythorix.tenancy.v1.TenancyService.UpdateOrg:output_type -> pythorix.tenancy.v1.UpdateOrgResponse
+	15, // 56: pythorix.tenancy.v1.TenancyService.DeleteOrg:output_type -> pythorix.tenancy.v1.DeleteOrgResponse
+	17, // 57: pythorix.tenancy.v1.TenancyService.ListMembers:output_type -> pythorix.tenancy.v1.ListMembersResponse
+	19, // 58: pythorix.tenancy.v1.TenancyService.UpdateMember:output_type -> pythorix.tenancy.v1.UpdateMemberResponse
+	21, // 59: pythorix.tenancy.v1.TenancyService.RemoveMember:output_type -> pythorix.tenancy.v1.RemoveMemberResponse
+	23, // 60: pythorix.tenancy.v1.TenancyService.CreateInvitation:output_type -> pythorix.tenancy.v1.CreateInvitationResponse
+	25, // 61: pythorix.tenancy.v1.TenancyService.ListInvitations:output_type -> pythorix.tenancy.v1.ListInvitationsResponse
+	27, // 62: pythorix.tenancy.v1.TenancyService.RevokeInvitation:output_type -> pythorix.tenancy.v1.RevokeInvitationResponse
+	29, // 63: pythorix.tenancy.v1.TenancyService.AcceptInvitation:output_type -> pythorix.tenancy.v1.AcceptInvitationResponse
+	31, // 64: pythorix.tenancy.v1.TenancyService.CreateProject:output_type -> pythorix.tenancy.v1.CreateProjectResponse
+	33, // 65: pythorix.tenancy.v1.TenancyService.ListProjects:output_type -> pythorix.tenancy.v1.ListProjectsResponse
+	35, // 66: pythorix.tenancy.v1.TenancyService.GetProject:output_type -> pythorix.tenancy.v1.GetProjectResponse
+	37, // 67: pythorix.tenancy.v1.TenancyService.UpdateProject:output_type -> pythorix.tenancy.v1.UpdateProjectResponse
+	39, // 68: pythorix.tenancy.v1.TenancyService.DeleteProject:output_type -> pythorix.tenancy.v1.DeleteProjectResponse
+	41, // 69: pythorix.tenancy.v1.TenancyService.ResolveMembership:output_type -> pythorix.tenancy.v1.ResolveMembershipResponse
+	43, // 70: pythorix.tenancy.v1.TenancyService.OriginAllowed:output_type -> pythorix.tenancy.v1.OriginAllowedResponse
+	45, // 71: pythorix.tenancy.v1.TenancyService.GetProjectOrigins:output_type -> pythorix.tenancy.v1.GetProjectOriginsResponse
+	52, // [52:72] is the sub-list for method output_type
+	32, // [32:52] is the sub-list for method input_type
 	32, // [32:32] is the sub-list for extension type_name
 	32, // [32:32] is the sub-list for extension extendee
 	0,  // [0:32] is the sub-list for field type_name
@@ -2725,7 +2825,7 @@ func file_pythorix_tenancy_v1_tenancy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pythorix_tenancy_v1_tenancy_proto_rawDesc), len(file_pythorix_tenancy_v1_tenancy_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	TenancyService_UpdateProject_FullMethodName     = "/pythorix.tenancy.v1.TenancyService/UpdateProject"
 	TenancyService_DeleteProject_FullMethodName     = "/pythorix.tenancy.v1.TenancyService/DeleteProject"
 	TenancyService_ResolveMembership_FullMethodName = "/pythorix.tenancy.v1.TenancyService/ResolveMembership"
+	TenancyService_OriginAllowed_FullMethodName     = "/pythorix.tenancy.v1.TenancyService/OriginAllowed"
 	TenancyService_GetProjectOrigins_FullMethodName = "/pythorix.tenancy.v1.TenancyService/GetProjectOrigins"
 )
 
@@ -87,6 +88,10 @@ type TenancyServiceClient interface {
 	// ResolveMembership tells whether a user is a member of an organisation and
 	// with which role. The authorization interceptor of every service calls it.
 	ResolveMembership(ctx context.Context, in *ResolveMembershipRequest, opts ...grpc.CallOption) (*ResolveMembershipResponse, error)
+	// OriginAllowed tells whether any project lists an origin, for the
+	// gateway's answer to a CORS preflight (which carries no credential, so no
+	// project): an origin no project lists gets no CORS headers at all.
+	OriginAllowed(ctx context.Context, in *OriginAllowedRequest, opts ...grpc.CallOption) (*OriginAllowedResponse, error)
 	// GetProjectOrigins returns a project's organisation and allowed origins, for
 	// the gateway's CORS decisions on requests made with that project's keys.
 	GetProjectOrigins(ctx context.Context, in *GetProjectOriginsRequest, opts ...grpc.CallOption) (*GetProjectOriginsResponse, error)
@@ -280,6 +285,16 @@ func (c *tenancyServiceClient) ResolveMembership(ctx context.Context, in *Resolv
 	return out, nil
 }
 
+func (c *tenancyServiceClient) OriginAllowed(ctx context.Context, in *OriginAllowedRequest, opts ...grpc.CallOption) (*OriginAllowedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OriginAllowedResponse)
+	err := c.cc.Invoke(ctx, TenancyService_OriginAllowed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *tenancyServiceClient) GetProjectOrigins(ctx context.Context, in *GetProjectOriginsRequest, opts ...grpc.CallOption) (*GetProjectOriginsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetProjectOriginsResponse)
@@ -337,6 +352,10 @@ type TenancyServiceServer interface {
 	// ResolveMembership tells whether a user is a member of an organisation and
 	// with which role. The authorization interceptor of every service calls it.
 	ResolveMembership(context.Context, *ResolveMembershipRequest) (*ResolveMembershipResponse, error)
+	// OriginAllowed tells whether any project lists an origin, for the
+	// gateway's answer to a CORS preflight (which carries no credential, so no
+	// project): an origin no project lists gets no CORS headers at all.
+	OriginAllowed(context.Context, *OriginAllowedRequest) (*OriginAllowedResponse, error)
 	// GetProjectOrigins returns a project's organisation and allowed origins, for
 	// the gateway's CORS decisions on requests made with that project's keys.
 	GetProjectOrigins(context.Context, *GetProjectOriginsRequest) (*GetProjectOriginsResponse, error)
@@ -403,6 +422,9 @@ func (UnimplementedTenancyServiceServer) DeleteProject(context.Context, *DeleteP
 }
 func (UnimplementedTenancyServiceServer) ResolveMembership(context.Context, *ResolveMembershipRequest) (*ResolveMembershipResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveMembership not implemented")
+}
+func (UnimplementedTenancyServiceServer) OriginAllowed(context.Context, *OriginAllowedRequest) (*OriginAllowedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OriginAllowed not implemented")
 }
 func (UnimplementedTenancyServiceServer) GetProjectOrigins(context.Context, *GetProjectOriginsRequest) (*GetProjectOriginsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProjectOrigins not implemented")
@@ -752,6 +774,24 @@ func _TenancyService_ResolveMembership_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TenancyService_OriginAllowed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OriginAllowedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenancyServiceServer).OriginAllowed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenancyService_OriginAllowed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenancyServiceServer).OriginAllowed(ctx, req.(*OriginAllowedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TenancyService_GetProjectOrigins_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetProjectOriginsRequest)
 	if err := dec(in); err != nil {
@@ -848,6 +888,10 @@ var TenancyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveMembership",
 			Handler:    _TenancyService_ResolveMembership_Handler,
+		},
+		{
+			MethodName: "OriginAllowed",
+			Handler:    _TenancyService_OriginAllowed_Handler,
 		},
 		{
 			MethodName: "GetProjectOrigins",
