@@ -10,6 +10,7 @@ import (
 	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/logging"
 	"github.com/pythorix/pythorix/platform/server"
+	"github.com/pythorix/pythorix/platform/tracing"
 )
 
 // Main runs the named service and returns the process exit code.
@@ -22,6 +23,12 @@ func Main(name string, options func(config.Service) (server.Options, error)) int
 		return 2
 	}
 	log := logging.New(os.Stderr, name, cfg.LogLevel)
+	shutdown, err := tracing.Setup(ctx, name)
+	if err != nil {
+		log.ErrorContext(ctx, "tracing", "error", err)
+		return 2
+	}
+	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
 	opts, err := options(cfg)
 	if err != nil {
 		log.ErrorContext(ctx, "configuration invalid", "error", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -118,7 +119,11 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	}
 	g.authn = newAuthenticator(identityv1.NewIdentityServiceClient(g.conns["identity"]), log, cfg.AuthCacheTTL)
 	g.cors = newCORS(tenancyv1.NewTenancyServiceClient(g.conns["tenancy"]), splitOrigins(cfg.CORSSessionOrigins))
-	g.handler = g.routes(mux)
+	// Every request is a span (continuing a caller's W3C trace context),
+	// whose context the gRPC client carries on to the services.
+	g.handler = otelhttp.NewHandler(g.routes(mux), "gateway", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return r.Method + " " + routeClass(r.URL.Path)
+	}))
 
 	g.lis = opts.Listener
 	if g.lis == nil {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/pythorix/pythorix/platform/logging"
+	"github.com/pythorix/pythorix/platform/tracing"
 	"github.com/pythorix/pythorix/services/gateway"
 )
 
@@ -21,6 +22,12 @@ func main() {
 		os.Exit(2)
 	}
 	log := logging.New(os.Stderr, "gateway", cfg.LogLevel())
+	shutdown, err := tracing.Setup(ctx, "gateway")
+	if err != nil {
+		log.Error("tracing", "error", err)
+		os.Exit(2)
+	}
+	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
 	g, err := gateway.New(ctx, cfg, gateway.Options{Logger: log})
 	if err != nil {
 		log.Error("start failed", "error", err)
