@@ -148,22 +148,8 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	if name, err := mtls.ServiceName(s.tls.ID()); err != nil || name != cfg.Name {
 		return nil, fmt.Errorf("server: certificate %s is for %s, not service %q", cfg.TLS.Cert, s.tls.ID(), cfg.Name)
 	}
-	migrationURL := cfg.DatabaseMigrationURL.Reveal()
-	if migrationURL == "" {
-		migrationURL = cfg.DatabaseURL.Reveal()
-	}
-	if err := postgres.Migrate(ctx, migrationURL, outbox.Migrations(), postgres.PlatformVersionTable); err != nil {
+	if err := Migrate(ctx, cfg, opts); err != nil {
 		return nil, err
-	}
-	if opts.Migrations != nil {
-		if err := postgres.Migrate(ctx, migrationURL, opts.Migrations, postgres.ServiceVersionTable); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Migrate != nil {
-		if err := opts.Migrate(ctx, migrationURL); err != nil {
-			return nil, fmt.Errorf("server: migrate: %w", err)
-		}
 	}
 	if s.db, err = postgres.Open(ctx, cfg.DatabaseURL.Reveal(), cfg.DBMaxConns, cfg.DBRole); err != nil {
 		return nil, err
@@ -258,6 +244,31 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	// Not serving until Run has started and the dependencies answer.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	return s, nil
+}
+
+// Migrate applies the platform's, the service's and the libraries'
+// migrations as the owning role (DATABASE_MIGRATION_URL, or DATABASE_URL),
+// each under an advisory lock. New runs it; a deployment's migration job
+// runs it alone (PYTHORIX_MIGRATE_ONLY).
+func Migrate(ctx context.Context, cfg config.Service, opts Options) error {
+	migrationURL := cfg.DatabaseMigrationURL.Reveal()
+	if migrationURL == "" {
+		migrationURL = cfg.DatabaseURL.Reveal()
+	}
+	if err := postgres.Migrate(ctx, migrationURL, outbox.Migrations(), postgres.PlatformVersionTable); err != nil {
+		return err
+	}
+	if opts.Migrations != nil {
+		if err := postgres.Migrate(ctx, migrationURL, opts.Migrations, postgres.ServiceVersionTable); err != nil {
+			return err
+		}
+	}
+	if opts.Migrate != nil {
+		if err := opts.Migrate(ctx, migrationURL); err != nil {
+			return fmt.Errorf("server: migrate: %w", err)
+		}
+	}
+	return nil
 }
 
 // Addr is the address the server listens on.

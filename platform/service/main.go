@@ -35,6 +35,15 @@ func Main(name string, options func(config.Service) (server.Options, error)) int
 		return 2
 	}
 	opts.Logger = log
+	if os.Getenv("PYTHORIX_MIGRATE_ONLY") != "" {
+		// A deployment's migration job: apply the schema and stop.
+		if err := server.Migrate(ctx, cfg, opts); err != nil {
+			log.ErrorContext(ctx, "migration failed", "error", err)
+			return 1
+		}
+		log.InfoContext(ctx, "migrated")
+		return 0
+	}
 	srv, err := server.New(ctx, cfg, opts)
 	if err != nil {
 		log.ErrorContext(ctx, "start failed", "error", err)
