@@ -53,6 +53,10 @@ type Service struct {
 	// evict it at once through Redis.
 	MembershipCacheTTL time.Duration `env:"PYTHORIX_MEMBERSHIP_CACHE_TTL" envDefault:"30s"`
 
+	// HealthAddr serves the gRPC health service alone, in plaintext, for
+	// probes that cannot present a client certificate (the kubelet's gRPC
+	// probe); empty: off. It reports the same status as the main listener.
+	HealthAddr string `env:"PYTHORIX_HEALTH_ADDR"`
 	// MetricsAddr serves Prometheus metrics at /metrics (empty: off).
 	MetricsAddr string `env:"PYTHORIX_METRICS_ADDR"`
 

@@ -81,6 +81,7 @@ type Deps struct {
 // Server is a running-ready gRPC service.
 type Server struct {
 	metrics    *prometheus.Registry
+	probe      *grpc.Server // the plaintext health listener, when configured
 	cfg        config.Service
 	log        *slog.Logger
 	tls        *mtls.Source
@@ -213,6 +214,11 @@ func New(ctx context.Context, cfg config.Service, opts Options) (s *Server, err 
 	if rpcMetrics != nil {
 		rpcMetrics.InitializeMetrics(s.grpc)
 	}
+	if cfg.HealthAddr != "" {
+		// Health only: no service, no reflection, nothing a peer could call.
+		s.probe = grpc.NewServer(grpc.MaxRecvMsgSize(4<<10), grpc.ConnectionTimeout(5*time.Second))
+		healthpb.RegisterHealthServer(s.probe, s.health)
+	}
 	if s.rules, err = access.Table(s.grpc.GetServiceInfo()); err != nil {
 		return nil, err
 	}
@@ -302,6 +308,19 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.metrics != nil {
 		g.Go(func() error { return metrics.Serve(gctx, s.cfg.MetricsAddr, s.metrics, s.log) })
+	}
+	if s.probe != nil {
+		lis, err := net.Listen("tcp", s.cfg.HealthAddr)
+		if err != nil {
+			return fmt.Errorf("server: health listener %s: %w", s.cfg.HealthAddr, err)
+		}
+		g.Go(func() error {
+			if err := s.probe.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				return fmt.Errorf("server: health listener: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); s.probe.Stop(); return nil })
 	}
 	s.log.InfoContext(ctx, "serving", "addr", s.lis.Addr().String(), "spiffe_id", s.tls.ID().String(), "chain", s.chainNames)
 	g.Go(func() error {

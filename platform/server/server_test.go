@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -335,5 +336,42 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 	}
 	if !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "grpc_server_handling_seconds_bucket") {
 		t.Errorf("runtime or latency metrics missing")
+	}
+}
+
+// The probe listener answers health in plaintext, and nothing else.
+func TestPlaintextHealthListener(t *testing.T) {
+	t.Parallel()
+	pkiDir := servertest.PKI(t)
+	opts := server.Options{Register: func(reg grpc.ServiceRegistrar, _ server.Deps) error {
+		identityv1.RegisterIdentityServiceServer(reg, identityStub{})
+		return nil
+	}}
+	cfg := servertest.Config(t, "identity", pkiDir, opts.Migrations)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HealthAddr = lis.Addr().String()
+	lis.Close()
+	servertest.Start(t, cfg, opts)
+	conn, err := grpc.NewClient(cfg.HealthAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never SERVING: %v %v", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := identityv1.NewIdentityServiceClient(conn).GetMe(context.Background(), &identityv1.GetMeRequest{}); status.Code(err) != codes.Unimplemented {
+		t.Errorf("an RPC on the probe listener: %v", err)
 	}
 }

@@ -8,4 +8,7 @@ import (
 	"github.com/pythorix/pythorix/services/audit"
 )
 
-func main() { os.Exit(service.Main("audit", audit.Options)) }
+func main() {
+	os.Exit(service.Main("audit", audit.Options,
+		service.Schema{Migrations: audit.Migrations()}))
+}

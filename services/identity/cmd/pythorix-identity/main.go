@@ -8,4 +8,7 @@ import (
 	"github.com/pythorix/pythorix/services/identity"
 )
 
-func main() { os.Exit(service.Main("identity", identity.Options)) }
+func main() {
+	os.Exit(service.Main("identity", identity.Options,
+		service.Schema{Migrations: identity.Migrations()}))
+}

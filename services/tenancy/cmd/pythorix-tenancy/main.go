@@ -8,4 +8,7 @@ import (
 	"github.com/pythorix/pythorix/services/tenancy"
 )
 
-func main() { os.Exit(service.Main("tenancy", tenancy.Options)) }
+func main() {
+	os.Exit(service.Main("tenancy", tenancy.Options,
+		service.Schema{Migrations: tenancy.Migrations()}))
+}
