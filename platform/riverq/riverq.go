@@ -1,5 +1,6 @@
 // Package riverq holds what every service running a River queue shares: the
-// schema migration of River's own tables.
+// schema migration of River's own tables, and running a client beside its
+// housekeeping.
 package riverq
 
 import (
@@ -7,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
@@ -38,6 +42,48 @@ func Migrate(ctx context.Context, ownerURL string) error {
 	}
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("river: migrate: %w", err)
+	}
+	return nil
+}
+
+// Sweep is periodic housekeeping beside a queue: it answers how many rows
+// it settled (e.g. work whose job ended without a result).
+type Sweep struct {
+	Every time.Duration
+	Run   func(ctx context.Context) (int, error)
+	// What names the rows in the log ("scans whose job ended without a result").
+	What string
+}
+
+// Run works a River client until ctx ends, sweeping meanwhile, then stops
+// it: running jobs get a few seconds to finish (River's own context
+// outlives ctx, so the first stop is soft) and are then canceled.
+func Run(ctx context.Context, client *river.Client[pgx.Tx], sweep Sweep, log *slog.Logger) error {
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("river: start: %w", err)
+	}
+	tick := time.NewTicker(sweep.Every)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			if n, err := sweep.Run(ctx); err != nil {
+				log.WarnContext(ctx, "sweep", "what", sweep.What, "error", err.Error())
+			} else if n > 0 {
+				log.InfoContext(ctx, "swept", "what", sweep.What, "count", n)
+			}
+		}
+	}
+	soft, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := client.Stop(soft); err != nil {
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := client.StopAndCancel(hard); err != nil {
+			return fmt.Errorf("river: stop: %w", err)
+		}
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
+	"github.com/pythorix/pythorix/platform/config"
 	"github.com/pythorix/pythorix/platform/pki"
 	"github.com/pythorix/pythorix/platform/server"
 	"github.com/pythorix/pythorix/platform/server/servertest"
@@ -45,6 +46,25 @@ func startIdentity(t *testing.T) (pkiDir string, srv *server.Server) {
 	}}
 	srv = servertest.Start(t, servertest.Config(t, "identity", pkiDir, opts.Migrations), opts)
 	return pkiDir, srv
+}
+
+// startIdentityWith is startIdentity with one free loopback address given
+// to edit (for a listener the configuration names).
+func startIdentityWith(t *testing.T, edit func(c *config.Service, addr string)) (string, config.Service, *server.Server) {
+	t.Helper()
+	pkiDir := servertest.PKI(t)
+	opts := server.Options{Register: func(reg grpc.ServiceRegistrar, _ server.Deps) error {
+		identityv1.RegisterIdentityServiceServer(reg, identityStub{})
+		return nil
+	}}
+	cfg := servertest.Config(t, "identity", pkiDir, opts.Migrations)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&cfg, lis.Addr().String())
+	lis.Close()
+	return pkiDir, cfg, servertest.Start(t, cfg, opts)
 }
 
 func loadCA(t *testing.T, dir string) *pki.CA {
@@ -304,19 +324,7 @@ func TestRotatedCertificatesArePickedUpWithoutRestart(t *testing.T) {
 // that port alone, counting every RPC by code (refusals too).
 func TestMetricsOnTheirOwnPort(t *testing.T) {
 	t.Parallel()
-	pkiDir := servertest.PKI(t)
-	opts := server.Options{Register: func(reg grpc.ServiceRegistrar, _ server.Deps) error {
-		identityv1.RegisterIdentityServiceServer(reg, identityStub{})
-		return nil
-	}}
-	cfg := servertest.Config(t, "identity", pkiDir, opts.Migrations)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MetricsAddr = lis.Addr().String()
-	lis.Close()
-	srv := servertest.Start(t, cfg, opts)
+	pkiDir, cfg, srv := startIdentityWith(t, func(c *config.Service, addr string) { c.MetricsAddr = addr })
 	conn := servertest.Dial(t, pkiDir, "scanning", "identity", srv.Addr().String())
 	_, _ = identityv1.NewIdentityServiceClient(conn).GetMe(context.Background(), &identityv1.GetMeRequest{})
 	var body string
@@ -342,19 +350,7 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 // The probe listener answers health in plaintext, and nothing else.
 func TestPlaintextHealthListener(t *testing.T) {
 	t.Parallel()
-	pkiDir := servertest.PKI(t)
-	opts := server.Options{Register: func(reg grpc.ServiceRegistrar, _ server.Deps) error {
-		identityv1.RegisterIdentityServiceServer(reg, identityStub{})
-		return nil
-	}}
-	cfg := servertest.Config(t, "identity", pkiDir, opts.Migrations)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.HealthAddr = lis.Addr().String()
-	lis.Close()
-	servertest.Start(t, cfg, opts)
+	_, cfg, _ := startIdentityWith(t, func(c *config.Service, addr string) { c.HealthAddr = addr })
 	conn, err := grpc.NewClient(cfg.HealthAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

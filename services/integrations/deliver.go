@@ -30,6 +30,7 @@ import (
 	"github.com/pythorix/pythorix/platform/page"
 	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/redact"
+	"github.com/pythorix/pythorix/platform/riverq"
 	"github.com/pythorix/pythorix/platform/secret"
 	"github.com/pythorix/pythorix/services/integrations/signing"
 )
@@ -166,30 +167,8 @@ func NewDeliveries(db *pgxpool.Pool, store *Store, guard *egress.Guard, retry Re
 
 // Run works deliveries until ctx ends, then stops gracefully.
 func (d *Deliveries) Run(ctx context.Context) error {
-	// River's own context outlives ours, so that Stop below is a soft stop.
-	if err := d.river.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-			if n, err := d.sweep(ctx); err != nil {
-				d.log.WarnContext(ctx, "delivery sweep", "error", err.Error())
-			} else if n > 0 {
-				d.log.InfoContext(ctx, "failed deliveries whose job ended without a result", "count", n)
-			}
-		}
-	}
-	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-	defer cancel()
-	if err := d.river.Stop(stop); err != nil {
-		return d.river.StopAndCancel(context.WithoutCancel(ctx))
-	}
-	return nil
+	return riverq.Run(ctx, d.river, riverq.Sweep{Every: time.Minute, Run: d.sweep,
+		What: "deliveries whose job ended without a result"}, d.log)
 }
 
 // subscribed reports whether an integration takes an event.

@@ -20,6 +20,7 @@ import (
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/redact"
+	"github.com/pythorix/pythorix/platform/riverq"
 	"github.com/pythorix/pythorix/services/scanning/finding"
 	"github.com/pythorix/pythorix/services/scanning/scanner"
 )
@@ -86,34 +87,8 @@ func NewQueue(db *pgxpool.Pool, scans *Scans, integrations integrationsv1.Integr
 // Run works the queue until ctx ends, then stops: running scans get a few
 // seconds to finish and are then canceled and put back in the queue.
 func (q *Queue) Run(ctx context.Context) error {
-	// River's own context outlives ours, so that Stop below is a soft stop.
-	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("river: start: %w", err)
-	}
-	tick := time.NewTicker(30 * time.Second)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-			if n, err := q.scans.sweep(ctx); err != nil {
-				q.log.WarnContext(ctx, "scan sweep", "error", err.Error())
-			} else if n > 0 {
-				q.log.InfoContext(ctx, "failed scans whose job ended without a result", "count", n)
-			}
-		}
-	}
-	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-	defer cancel()
-	if err := q.client.Stop(stop); err != nil {
-		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := q.client.StopAndCancel(hard); err != nil {
-			return fmt.Errorf("river: stop: %w", err)
-		}
-	}
-	return nil
+	return riverq.Run(ctx, q.client, riverq.Sweep{Every: 30 * time.Second, Run: q.scans.sweep,
+		What: "scans whose job ended without a result"}, q.log)
 }
 
 func (q *Queue) enqueue(ctx context.Context, tx pgx.Tx, args scanArgs) (int64, error) {
