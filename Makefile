@@ -50,6 +50,10 @@ run: ## Start the whole suite locally (provisions PostgreSQL and Redis under .da
 test: ## Run every module's tests against throwaway PostgreSQL and Redis
 	scripts/test.sh
 
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
+	scripts/fuzz.sh
+
 .PHONY: bench
 bench: ## Run the testing.B benchmarks
 	scripts/test.sh -run '^$$' -bench . -benchmem

@@ -117,6 +117,9 @@ func TestSuiteOverREST(t *testing.T) {
 					t.Errorf("missing %s", h)
 				}
 			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
 			if tc.wantCode == "" {
 				return
 			}

@@ -11,3 +11,5 @@ eval "$devenv"
 export PYTHORIX_TEST_DATABASE_URL=$DATABASE_URL PYTHORIX_TEST_REDIS_URL=$REDIS_URL
 mapfile -t mods < <(go list -m -f '{{.Path}}/...' | grep -v -e '/tools/' -e '/gen/')
 go test -count=1 -timeout 20m "$@" "${mods[@]}"
+# Every fuzz target, briefly, beyond its seed corpus (make fuzz runs them longer).
+if [ "$#" -eq 0 ]; then FUZZTIME=${FUZZTIME:-2s} scripts/fuzz.sh; fi
