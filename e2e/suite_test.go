@@ -72,6 +72,8 @@ type SuiteOptions struct {
 	Integrations func(*integrations.Settings)
 	// GatewayEnv overrides the gateway's environment.
 	GatewayEnv map[string]string
+	// RedisURL replaces the Redis every process uses (a proxy a test cuts).
+	RedisURL string
 }
 
 func randomKey() string {
@@ -132,8 +134,13 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		"REDIS_URL": pgtest.RedisURL(t), "PYTHORIX_REDIS_NAMESPACE": ns,
 		// Tests and benchmarks hammer one address; the rate-limit test sets its own.
 		"PYTHORIX_RATE_LIMIT_IP": "1000000", "PYTHORIX_RATE_LIMIT_PRINCIPAL": "1000000"}
+	redisURL := ""
 	for _, o := range so {
 		maps.Copy(s.gatewayEnv, o.GatewayEnv)
+		if o.RedisURL != "" {
+			redisURL = o.RedisURL
+			s.gatewayEnv["REDIS_URL"] = o.RedisURL
+		}
 	}
 	services := map[string]func(config.Service) (server.Options, error){
 		"identity":     func(c config.Service) (server.Options, error) { return identity.ServerOptions(c, s.Identity) },
@@ -159,6 +166,9 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 			t.Fatal(err)
 		}
 		cfg := servertest.Config(t, name, dir, probe.Migrations)
+		if redisURL != "" {
+			cfg.RedisURL = secret.New(redisURL)
+		}
 		s.databases[name] = cfg.DatabaseURL.Reveal()
 		cfg.RedisNamespace = ns
 		cfg.TenancyAddr = listeners["tenancy"].Addr().String()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +35,9 @@ type Checker struct {
 	mu    sync.Mutex
 	gen   uint64 // bumped by every Forget and reset
 	cache map[[2]string]entry
+	// down is set while Watch's subscription is broken: changes may be
+	// missed, so nothing is served from or put in the cache.
+	down atomic.Bool
 }
 
 type entry struct {
@@ -111,7 +115,7 @@ func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, e
 	e, ok := c.cache[key]
 	gen := c.gen
 	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	if ok && now.Before(e.expires) && !c.down.Load() {
 		return e.role, nil
 	}
 	role, err := c.resolver.Resolve(ctx, userID, orgID)
@@ -122,8 +126,9 @@ func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, e
 		return roles.None, err
 	}
 	c.mu.Lock()
-	if c.gen != gen {
-		// A membership change arrived meanwhile: use the answer once, cache nothing.
+	if c.gen != gen || c.down.Load() {
+		// A membership change arrived meanwhile, or changes cannot be heard:
+		// use the answer once, cache nothing.
 		c.mu.Unlock()
 		return role, nil
 	}
@@ -157,10 +162,13 @@ func (c *Checker) Forget(orgID, userID string) {
 	}
 }
 
-func (c *Checker) reset() {
+// state follows Watch's subscription: any change drops the cache, and
+// while it is down nothing is cached.
+func (c *Checker) state(live bool) {
 	c.mu.Lock()
 	c.gen++
 	c.cache = map[[2]string]entry{}
+	c.down.Store(!live)
 	c.mu.Unlock()
 }
 
@@ -188,7 +196,7 @@ func (c *Checker) Watch(ctx context.Context, rdb *redis.Client, namespace string
 			user = ""
 		}
 		c.Forget(org, user)
-	}, c.reset)
+	}, c.state)
 }
 
 // TenancyResolver asks the tenancy service over mTLS.

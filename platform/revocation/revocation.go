@@ -44,20 +44,22 @@ func (p *Publisher) Publish(ctx context.Context, kind string, ids ...string) {
 	}
 }
 
-// Subscribe delivers revocations to onRevoke until ctx ends. onReset runs
-// whenever the subscription (re)starts, because announcements made while it
-// was down are lost: the subscriber must then forget everything it cached.
-func Subscribe(ctx context.Context, rdb *redis.Client, namespace string, log *slog.Logger, onRevoke func(kind, id string), onReset func()) {
+// Subscribe delivers revocations to onRevoke until ctx ends. onState runs
+// with false when the subscription breaks and with true when it is live
+// again: announcements made in between are lost, so a subscriber must
+// forget what it cached and cache nothing while it is not live.
+func Subscribe(ctx context.Context, rdb *redis.Client, namespace string, log *slog.Logger, onRevoke func(kind, id string), onState func(live bool)) {
 	Listen(ctx, rdb, Channel(namespace), log, func(payload string) {
 		if kind, id, ok := strings.Cut(payload, ":"); ok {
 			onRevoke(kind, id)
 		}
-	}, onReset)
+	}, onState)
 }
 
 // Listen delivers a channel's messages until ctx ends, resubscribing after
-// failures; onReset runs on every (re)subscription and interruption.
-func Listen(ctx context.Context, rdb *redis.Client, channel string, log *slog.Logger, onMessage func(payload string), onReset func()) {
+// failures; onState(false) runs on every interruption, onState(true) on
+// every (re)subscription.
+func Listen(ctx context.Context, rdb *redis.Client, channel string, log *slog.Logger, onMessage func(payload string), onState func(live bool)) {
 	for ctx.Err() == nil {
 		ps := rdb.Subscribe(ctx, channel)
 		// A blocked Receive does not notice ctx; closing the subscription does.
@@ -67,14 +69,14 @@ func Listen(ctx context.Context, rdb *redis.Client, channel string, log *slog.Lo
 			if err != nil {
 				if ctx.Err() == nil {
 					log.WarnContext(ctx, "subscription interrupted", "channel", channel, "error", err)
-					onReset()
+					onState(false)
 				}
 				break
 			}
 			switch m := msg.(type) {
 			case *redis.Subscription:
 				if m.Kind == "subscribe" {
-					onReset()
+					onState(true)
 				}
 			case *redis.Message:
 				onMessage(m.Payload)

@@ -353,16 +353,22 @@ func (s *Server) watchDependencies(ctx context.Context) {
 	check := func() {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		st := healthpb.HealthCheckResponse_SERVING
+		// Without PostgreSQL a service can do nothing: it is not serving.
+		// Without Redis it is degraded, not down (README, "While Redis is
+		// down"): the features that need Redis refuse or degrade on their
+		// own, and "redis" reports it.
+		st, rst := healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_SERVING
 		if err := s.db.Ping(cctx); err != nil {
 			s.log.WarnContext(ctx, "postgres unhealthy", "error", err)
 			st = healthpb.HealthCheckResponse_NOT_SERVING
-		} else if err := s.redis.Ping(cctx).Err(); err != nil {
+		}
+		if err := s.redis.Ping(cctx).Err(); err != nil {
 			s.log.WarnContext(ctx, "redis unhealthy", "error", err)
-			st = healthpb.HealthCheckResponse_NOT_SERVING
+			rst = healthpb.HealthCheckResponse_NOT_SERVING
 		}
 		if ctx.Err() == nil {
 			s.health.SetServingStatus("", st)
+			s.health.SetServingStatus("redis", rst)
 		}
 	}
 	check()

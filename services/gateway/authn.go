@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +38,8 @@ type authenticator struct {
 	gen     uint64 // bumped by every revocation and reset
 	entries map[[32]byte]cached
 	byOwner map[string]map[[32]byte]struct{} // "session:<id>" / "apikey:<id>" -> entries
+	// down is set while the revocation subscription is broken.
+	down atomic.Bool
 }
 
 type cached struct {
@@ -62,7 +65,7 @@ func (a *authenticator) lookup(ctx context.Context, credential string) (cached, 
 	key := sha256.Sum256([]byte(credential))
 	now := time.Now()
 	a.mu.Lock()
-	if e, ok := a.entries[key]; ok {
+	if e, ok := a.entries[key]; ok && !a.down.Load() {
 		if now.Before(e.expires) {
 			a.mu.Unlock()
 			return e, nil
@@ -90,7 +93,7 @@ func (a *authenticator) lookup(ctx context.Context, credential string) (cached, 
 		owner = revocation.APIKey + ":" + p.GetApiKeyId()
 	}
 	a.mu.Lock()
-	if a.gen != gen {
+	if a.gen != gen || a.down.Load() {
 		// A revocation arrived while identity was answering: the answer may
 		// predate it, so serve it to this request only and cache nothing.
 		a.mu.Unlock()
@@ -120,10 +123,14 @@ func (a *authenticator) revoke(kind, id string) {
 	delete(a.byOwner, owner)
 }
 
-func (a *authenticator) reset() {
+// state follows the revocation subscription: any change drops the cache,
+// and while it is down every request asks identity (a revocation made now
+// could not be heard, so nothing may be served from memory).
+func (a *authenticator) state(live bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.resetLocked()
+	a.down.Store(!live)
 }
 
 func (a *authenticator) resetLocked() {
@@ -144,7 +151,7 @@ func (a *authenticator) dropLocked(key [32]byte, e cached) {
 
 // watch keeps the cache in step with revocations until ctx ends.
 func (a *authenticator) watch(ctx context.Context, rdb *redis.Client, namespace string) {
-	revocation.Subscribe(ctx, rdb, namespace, a.log, a.revoke, a.reset)
+	revocation.Subscribe(ctx, rdb, namespace, a.log, a.revoke, a.state)
 }
 
 // Authenticate resolves a bearer credential as a request would (cache first).
