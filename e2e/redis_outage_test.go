@@ -14,19 +14,22 @@ import (
 	"github.com/pythorix/pythorix/services/integrations/signing"
 )
 
-// redisProxy stands between every process and Redis; cut makes Redis
-// unreachable (open connections drop, new ones are closed at once) and
-// restore brings it back, on the same address.
-type redisProxy struct {
+// tcpProxy stands between every process and a dependency (Redis,
+// PostgreSQL); cut makes it unreachable (open connections drop, new ones
+// are closed at once) and restore brings it back, on the same address.
+type tcpProxy struct {
 	addr, target string
 	mu           sync.Mutex
 	down         bool
 	conns        map[net.Conn]struct{}
 }
 
-func startRedisProxy(t testing.TB) *redisProxy {
+func startRedisProxy(t testing.TB) *tcpProxy { return startProxy(t, pgtest.RedisURL(t)) }
+
+// startProxy proxies to the host of a URL.
+func startProxy(t testing.TB, target string) *tcpProxy {
 	t.Helper()
-	u, err := url.Parse(pgtest.RedisURL(t))
+	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +37,7 @@ func startRedisProxy(t testing.TB) *redisProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &redisProxy{addr: l.Addr().String(), target: u.Host, conns: map[net.Conn]struct{}{}}
+	p := &tcpProxy{addr: l.Addr().String(), target: u.Host, conns: map[net.Conn]struct{}{}}
 	t.Cleanup(func() { l.Close(); p.cut() })
 	go func() {
 		for {
@@ -48,13 +51,19 @@ func startRedisProxy(t testing.TB) *redisProxy {
 	return p
 }
 
-func (p *redisProxy) url(t testing.TB) string {
-	u, _ := url.Parse(pgtest.RedisURL(t))
+// via rewrites a URL of the proxied dependency to go through the proxy.
+func (p *tcpProxy) via(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
 	u.Host = p.addr
 	return u.String()
 }
 
-func (p *redisProxy) serve(c net.Conn) {
+func (p *tcpProxy) url(t testing.TB) string { return p.via(pgtest.RedisURL(t)) }
+
+func (p *tcpProxy) serve(c net.Conn) {
 	p.mu.Lock()
 	if p.down {
 		p.mu.Unlock()
@@ -74,7 +83,7 @@ func (p *redisProxy) serve(c net.Conn) {
 	c.Close()
 }
 
-func (p *redisProxy) cut() {
+func (p *tcpProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = true
@@ -84,7 +93,7 @@ func (p *redisProxy) cut() {
 	clear(p.conns)
 }
 
-func (p *redisProxy) restore() {
+func (p *tcpProxy) restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false

@@ -74,6 +74,8 @@ type SuiteOptions struct {
 	GatewayEnv map[string]string
 	// RedisURL replaces the Redis every process uses (a proxy a test cuts).
 	RedisURL string
+	// Database rewrites every service's database URLs (through a proxy).
+	Database func(url string) string
 }
 
 func randomKey() string {
@@ -135,7 +137,11 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		// Tests and benchmarks hammer one address; the rate-limit test sets its own.
 		"PYTHORIX_RATE_LIMIT_IP": "1000000", "PYTHORIX_RATE_LIMIT_PRINCIPAL": "1000000"}
 	redisURL := ""
+	rewriteDB := func(u string) string { return u }
 	for _, o := range so {
+		if o.Database != nil {
+			rewriteDB = o.Database
+		}
 		maps.Copy(s.gatewayEnv, o.GatewayEnv)
 		if o.RedisURL != "" {
 			redisURL = o.RedisURL
@@ -168,6 +174,10 @@ func StartSuite(t testing.TB, so ...SuiteOptions) *Suite {
 		cfg := servertest.Config(t, name, dir, probe.Migrations)
 		if redisURL != "" {
 			cfg.RedisURL = secret.New(redisURL)
+		}
+		cfg.DatabaseURL = secret.New(rewriteDB(cfg.DatabaseURL.Reveal()))
+		if !cfg.DatabaseMigrationURL.IsZero() {
+			cfg.DatabaseMigrationURL = secret.New(rewriteDB(cfg.DatabaseMigrationURL.Reveal()))
 		}
 		s.databases[name] = cfg.DatabaseURL.Reveal()
 		cfg.RedisNamespace = ns
