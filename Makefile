@@ -50,6 +50,10 @@ run: ## Start the whole suite locally (provisions PostgreSQL and Redis under .da
 test: ## Run every module's tests against throwaway PostgreSQL and Redis
 	scripts/test.sh
 
+.PHONY: faults
+faults: ## The fault suite: a workload under PostgreSQL and Redis outages, service restarts and certificate rotation
+	scripts/test.sh -tags faults -run '^TestFaults$$' -v
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 	scripts/fuzz.sh

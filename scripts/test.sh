@@ -13,3 +13,5 @@ mapfile -t mods < <(go list -m -f '{{.Path}}/...' | grep -v -e '/tools/' -e '/ge
 go test -count=1 -timeout 20m "$@" "${mods[@]}"
 # Every fuzz target, briefly, beyond its seed corpus (make fuzz runs them longer).
 if [ "$#" -eq 0 ]; then FUZZTIME=${FUZZTIME:-2s} scripts/fuzz.sh; fi
+# The fault suite (make faults), once the rest has passed: it takes about a minute.
+if [ "$#" -eq 0 ]; then go test -count=1 -timeout 10m -tags faults -run '^TestFaults$' github.com/pythorix/pythorix/e2e; fi

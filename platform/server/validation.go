@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -176,6 +179,21 @@ func StatusOf(ctx context.Context, log *slog.Logger, err error, known map[error]
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return status.FromContextError(err).Err()
 	}
+	if unreachable(err) {
+		// A dependency (PostgreSQL, Redis, a peer) is away: the caller may
+		// retry, and nothing was acknowledged.
+		log.WarnContext(ctx, "dependency unavailable", "error", err)
+		return status.Error(codes.Unavailable, "temporarily unavailable; retry later")
+	}
 	log.ErrorContext(ctx, "operation failed", "error", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// unreachable reports an error of a dependency that could not be reached
+// or dropped the connection.
+func unreachable(err error) bool {
+	var connect *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connect) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }
