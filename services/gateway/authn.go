@@ -161,6 +161,22 @@ func (g *Gateway) Authenticate(ctx context.Context, credential string) (*identit
 
 type principalCtxKey struct{}
 
+// credentialCtxKey holds the request's credential, so that a logout passing
+// through this gateway forgets it here at once, before the revocation
+// fan-out reaches every replica.
+type credentialCtxKey struct{}
+
+// forget drops one credential from the cache.
+func (a *authenticator) forget(credential string) {
+	key := sha256.Sum256([]byte(credential))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	if e, ok := a.entries[key]; ok {
+		a.dropLocked(key, e)
+	}
+}
+
 // authenticateRequest resolves an Authorization header, or else a session
 // cookie (with its CSRF check), if any. A request without either proceeds
 // anonymously (public routes work; others are refused
@@ -196,6 +212,7 @@ func (g *Gateway) authenticateRequest(w http.ResponseWriter, r *http.Request) (*
 		return r, false
 	}
 	ctx := context.WithValue(r.Context(), principalCtxKey{}, entry.encoded)
+	ctx = context.WithValue(ctx, credentialCtxKey{}, cred)
 	ctx = context.WithValue(ctx, authInfoKey{}, authInfo{cookie: viaCookie, projectID: entry.p.GetProjectId()})
 	return r.WithContext(ctx), true
 }

@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if len(cfg.CSRFKey) == 0 {
 		log.Warn("PYTHORIX_CSRF_KEY is not set: CSRF tokens use a random key and do not survive a restart or span replicas")
 	}
-	mux := newMux(log, g.sessions)
+	mux := newMux(log, g.sessions, func(c string) { g.authn.forget(c) })
 	registrations := map[string]registerFunc{
 		"identity":     identityv1.RegisterIdentityServiceHandler,
 		"tenancy":      tenancyv1.RegisterTenancyServiceHandler,

@@ -18,8 +18,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pythorix/pythorix/gen"
+	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 	"github.com/pythorix/pythorix/platform/logging"
 )
@@ -31,8 +33,17 @@ var forwardedHeaders = map[string]string{
 	"X-Request-Id": logging.RequestIDHeader,
 }
 
-func newMux(log *slog.Logger, s *sessions) *runtime.ServeMux {
-	return runtime.NewServeMux(append(muxOptions(log), runtime.WithForwardResponseOption(s.forward))...)
+// forget drops a credential from the gateway's cache (at logout).
+func newMux(log *slog.Logger, s *sessions, forget func(credential string)) *runtime.ServeMux {
+	return runtime.NewServeMux(append(muxOptions(log), runtime.WithForwardResponseOption(
+		func(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
+			if _, ok := m.(*identityv1.LogoutResponse); ok {
+				if c, ok := ctx.Value(credentialCtxKey{}).(string); ok {
+					forget(c)
+				}
+			}
+			return s.forward(ctx, w, m)
+		}))...)
 }
 
 func muxOptions(log *slog.Logger) []runtime.ServeMuxOption {
