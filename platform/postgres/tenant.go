@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -24,4 +26,27 @@ func InOrg(ctx context.Context, pool *pgxpool.Pool, orgID string, fn func(pgx.Tx
 		}
 		return fn(tx)
 	})
+}
+
+// invalidTextRepresentation is PostgreSQL's error for text that does not
+// parse as the column's type (a malformed UUID).
+const invalidTextRepresentation = "22P02"
+
+// NotFound reports an error that means "no such row": no row came back, or
+// the id was not even a UUID (a malformed id names nothing, so it is not
+// told apart from an unknown one).
+func NotFound(err error) bool {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == invalidTextRepresentation
+}
+
+// NullIfEmpty passes "" as SQL NULL (optional uuid and text columns).
+func NullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

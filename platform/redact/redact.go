@@ -4,6 +4,7 @@ package redact
 
 import (
 	"regexp"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -23,6 +24,13 @@ func Bound(s string, n int) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// Text makes text a stranger sent fit to store or show: valid UTF-8, no NUL
+// bytes, secrets redacted, at most n bytes.
+func Text(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	return Bound(String(s), n)
 }
 
 // redactions are the secrets evidence may carry, each with what replaces

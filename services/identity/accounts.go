@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -22,6 +21,7 @@ import (
 	"github.com/pythorix/pythorix/platform/envelope"
 	"github.com/pythorix/pythorix/platform/invalid"
 	"github.com/pythorix/pythorix/platform/outbox"
+	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/roles"
 	"github.com/pythorix/pythorix/platform/throttle"
 )
@@ -614,11 +614,7 @@ func mustUUID() string {
 }
 
 func mapNoRows(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "22P02" { // invalid uuid text
+	if postgres.NotFound(err) {
 		return ErrNotFound
 	}
 	return err

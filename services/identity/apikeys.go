@@ -3,14 +3,12 @@ package identity
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"hash/crc32"
 	"math/big"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pythorix/pythorix/platform/invalid"
 	"github.com/pythorix/pythorix/platform/outbox"
@@ -208,11 +206,10 @@ func (a *Accounts) RevokeAPIKey(ctx context.Context, orgID, keyID, actorID strin
 		ev.OrgId = orgID
 		return outbox.Append(ctx, tx, ev)
 	})
+	if postgres.NotFound(err) {
+		return ErrNotFound
+	}
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
-			return ErrNotFound
-		}
 		return err
 	}
 	a.revoker.APIKeys(ctx, keyID)

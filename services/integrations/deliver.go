@@ -234,7 +234,7 @@ func (d *Deliveries) enqueue(ctx context.Context, tx pgx.Tx, x *Integration, eve
 	id := uuid.Must(uuid.NewV7()).String()
 	out, err := scanDelivery(tx.QueryRow(ctx, `INSERT INTO deliveries (id, org_id, integration_id, event_id, event_type, payload,
 		replay_of, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, now()) RETURNING `+deliveryCols,
-		id, x.OrgID, x.ID, eventID, eventType, body, uuidOrNil(replayOf)))
+		id, x.OrgID, x.ID, eventID, eventType, body, postgres.NullIfEmpty(replayOf)))
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +334,7 @@ func (d *Deliveries) send(ctx context.Context, x *Integration, dl *Delivery) att
 	// message back); only the first 1 KB is kept.
 	body, _, _ := egress.ReadBody(resp.Body, maxResponse)
 	a := attempt{status: resp.StatusCode, latency: time.Since(start),
-		snippet: redact.Bound(redact.String(strings.ToValidUTF8(strings.ReplaceAll(string(body[:min(len(body), 4*snippetLimit)]), "\x00", ""), "?")), snippetLimit)}
+		snippet: redact.Text(string(body[:min(len(body), 4*snippetLimit)]), snippetLimit)}
 	if x.Kind == KindSlack && a.ok() && strings.HasPrefix(cur.Reveal(), "xoxb-") {
 		// The Web API answers 200 with {"ok": false} on failure.
 		var r struct {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -246,7 +245,7 @@ func (s *Store) Create(ctx context.Context, actor string, x *Integration, sec, i
 		}
 		out, err = scanIntegration(tx.QueryRow(ctx, `INSERT INTO integrations (id, org_id, name, kind, enabled, config, secret,
 			secret_last4, inbound_secret, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+integrationCols,
-			id, x.OrgID, x.Name, x.Kind, x.Enabled, cfg, sealed, last4(sec), sealedInbound, uuidOrNil(actor)))
+			id, x.OrgID, x.Name, x.Kind, x.Enabled, cfg, sealed, last4(sec), sealedInbound, postgres.NullIfEmpty(actor)))
 		if err != nil {
 			return err
 		}
@@ -539,21 +538,10 @@ func toAny(ss []string) []any {
 }
 
 func mapErr(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "22P02" {
+	if postgres.NotFound(err) {
 		return ErrNotFound
 	}
 	return err
-}
-
-func uuidOrNil(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // hostOf is the host of a URL, for logs and errors that must not carry the

@@ -89,17 +89,12 @@ func event(orgID, actor, action, resourceType, id string, details map[string]any
 }
 
 func mapErr(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
+	if postgres.NotFound(err) {
 		return ErrNotFound
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "22P02":
-			return ErrNotFound
-		case "23505":
-			return ErrDuplicateHost
-		}
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return ErrDuplicateHost
 	}
 	return err
 }

@@ -160,13 +160,6 @@ func targetOf(host string) scanner.Target {
 	return scanner.Target{Host: strings.TrimSuffix(strings.ToLower(h), ":443"), Path: "/" + path}
 }
 
-func uuidOrNil(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // Create queues a scan of an asset. It needs an actor, an asset of the
 // organisation, an active grant for it and, for production, verified
 // ownership; the scan row and its queue job commit together.
@@ -212,8 +205,8 @@ func (s *Scans) Create(ctx context.Context, a Actor, orgID, assetID string) (*Sc
 		}
 		id := newID()
 		if _, err := tx.Exec(ctx, `INSERT INTO scans (id, org_id, asset_id, project_id, target, actor_id, api_key_id, grant_id, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'QUEUED')`, id, orgID, assetID, uuidOrNil(project), targetOf(host).Host,
-			a.UserID, uuidOrNil(a.APIKeyID), grantID); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'QUEUED')`, id, orgID, assetID, postgres.NullIfEmpty(project), targetOf(host).Host,
+			a.UserID, postgres.NullIfEmpty(a.APIKeyID), grantID); err != nil {
 			return err
 		}
 		jobID, err := s.queue.enqueue(ctx, tx, scanArgs{ScanID: id, OrgID: orgID})

@@ -14,11 +14,7 @@ const MaxEvidence = 5 << 10
 
 // Clean makes what a scanner saw fit to store: valid UTF-8 without NUL
 // bytes, secrets redacted, and at most MaxEvidence bytes.
-func Clean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "")
-	return redact.Bound(redact.String(s), MaxEvidence)
-}
+func Clean(s string) string { return redact.Text(s, MaxEvidence) }
 
 // Fingerprint identifies a finding across scans: the same check at the
 // same place (scheme, host and path of the location; the query and

@@ -246,48 +246,28 @@ func (f *findings) sri(s *site, o sriOutcome) {
 	}
 }
 
-func (f *findings) xcto(s *site, o outcome) {
-	switch o.result {
-	case resXCTOMissing:
-		f.header(s, finding.XCTOMissing, "x-content-type-options", "No X-Content-Type-Options: nosniff header is set.")
-	case resXCTOInvalid:
-		f.header(s, finding.XCTOMissing, "x-content-type-options", "X-Content-Type-Options is set to something other than nosniff.")
-	}
+// headerResults are the failing results of the tests that look at one
+// header, and the finding each reports.
+var headerResults = map[string]struct{ id, header, detail string }{
+	resXCTOMissing: {finding.XCTOMissing, "x-content-type-options", "No X-Content-Type-Options: nosniff header is set."},
+	resXCTOInvalid: {finding.XCTOMissing, "x-content-type-options", "X-Content-Type-Options is set to something other than nosniff."},
+	resXFOMissing: {finding.FramingMissing, "x-frame-options",
+		"Neither X-Frame-Options nor a CSP frame-ancestors directive limits framing."},
+	resXFOInvalid: {finding.FramingInvalid, "x-frame-options",
+		"X-Frame-Options is not DENY, SAMEORIGIN or ALLOW-FROM, and no CSP frame-ancestors is set."},
+	resCORPInvalid: {finding.CORPInvalid, "cross-origin-resource-policy",
+		"Cross-Origin-Resource-Policy is not same-origin, same-site or cross-origin."},
+	resCORPMissing: {finding.CORPMissing, "cross-origin-resource-policy", "No Cross-Origin-Resource-Policy header is set."},
+	resCOOPInvalid: {finding.COOPInvalid, "cross-origin-opener-policy", "Cross-Origin-Opener-Policy cannot be recognised."},
+	resCOOPMissing: {finding.COOPMissing, "cross-origin-opener-policy", "No Cross-Origin-Opener-Policy header is set."},
+	resCOEPInvalid: {finding.COEPInvalid, "cross-origin-embedder-policy", "Cross-Origin-Embedder-Policy cannot be recognised."},
+	resCOEPMissing: {finding.COEPMissing, "cross-origin-embedder-policy", "No Cross-Origin-Embedder-Policy header is set."},
 }
 
-func (f *findings) xfo(s *site, o outcome) {
-	switch o.result {
-	case resXFOMissing:
-		f.header(s, finding.FramingMissing, "x-frame-options", "Neither X-Frame-Options nor a CSP frame-ancestors directive limits framing.")
-	case resXFOInvalid:
-		f.header(s, finding.FramingInvalid, "x-frame-options", "X-Frame-Options is not DENY, SAMEORIGIN or ALLOW-FROM, and no CSP frame-ancestors is set.")
-	}
-}
-
-func (f *findings) corp(s *site, o outcome) {
-	switch o.result {
-	case resCORPInvalid:
-		f.header(s, finding.CORPInvalid, "cross-origin-resource-policy", "Cross-Origin-Resource-Policy is not same-origin, same-site or cross-origin.")
-	case resCORPMissing:
-		f.header(s, finding.CORPMissing, "cross-origin-resource-policy", "No Cross-Origin-Resource-Policy header is set.")
-	}
-}
-
-func (f *findings) coop(s *site, o outcome) {
-	switch o.result {
-	case resCOOPInvalid:
-		f.header(s, finding.COOPInvalid, "cross-origin-opener-policy", "Cross-Origin-Opener-Policy cannot be recognised.")
-	case resCOOPMissing:
-		f.header(s, finding.COOPMissing, "cross-origin-opener-policy", "No Cross-Origin-Opener-Policy header is set.")
-	}
-}
-
-func (f *findings) coep(s *site, o outcome) {
-	switch o.result {
-	case resCOEPInvalid:
-		f.header(s, finding.COEPInvalid, "cross-origin-embedder-policy", "Cross-Origin-Embedder-Policy cannot be recognised.")
-	case resCOEPMissing:
-		f.header(s, finding.COEPMissing, "cross-origin-embedder-policy", "No Cross-Origin-Embedder-Policy header is set.")
+// singleHeader reports the finding of a one-header test's failing result.
+func (f *findings) singleHeader(s *site, o outcome) {
+	if r, ok := headerResults[o.result]; ok {
+		f.header(s, r.id, r.header, r.detail)
 	}
 }
 

@@ -184,11 +184,9 @@ func evaluate(in Input) (out Outcome) {
 	f.referrer(s, ref)
 	f.hsts(s, hsts)
 	f.sri(s, sri)
-	f.xcto(s, xcto)
-	f.xfo(s, xfo)
-	f.corp(s, corp)
-	f.coop(s, coop)
-	f.coep(s, coep)
+	for _, o := range []outcome{xcto, xfo, corp, coop, coep} {
+		f.singleHeader(s, o)
+	}
 	f.permissionsPolicy(s)
 	out.Findings = f.list
 	return out

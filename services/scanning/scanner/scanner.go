@@ -234,9 +234,9 @@ func prepare(list []finding.Finding) []Finding {
 	out := make([]Finding, 0, len(list))
 	seen := map[string]bool{}
 	for _, f := range list {
-		f.Location = text(f.Location, 2048)
-		f.Subject = text(f.Subject, 512)
-		f.Detail = text(f.Detail, 2048)
+		f.Location = redact.Text(f.Location, 2048)
+		f.Subject = redact.Text(f.Subject, 512)
+		f.Detail = redact.Text(f.Detail, 2048)
 		f.Evidence = finding.Clean(f.Evidence)
 		fp := finding.Fingerprint(f.CheckID, f.Location, f.Subject)
 		if seen[fp] {
@@ -246,12 +246,6 @@ func prepare(list []finding.Finding) []Finding {
 		out = append(out, Finding{Finding: f, Fingerprint: fp})
 	}
 	return out
-}
-
-// text makes a short field storable: valid UTF-8, no NULs, no secrets.
-func text(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-	return redact.Bound(redact.String(s), n)
 }
 
 // Grades lists the grades from best to worst.
