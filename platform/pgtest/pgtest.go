@@ -49,9 +49,15 @@ func RedisURL(t testing.TB) string {
 // returns its URL.
 func ServiceDatabase(t testing.TB, migrations fs.FS) string {
 	t.Helper()
+	return ServiceDatabaseOn(t, AdminURL(t), migrations)
+}
+
+// ServiceDatabaseOn is ServiceDatabase on the server admin points at (a
+// server a test owns, to restart it).
+func ServiceDatabaseOn(t testing.TB, admin string, migrations fs.FS) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin := AdminURL(t)
 	tmpl, err := template(ctx, admin, migrations)
 	if err != nil {
 		t.Fatalf("pgtest: template: %v", err)
