@@ -35,6 +35,9 @@ var forwardedHeaders = map[string]string{
 
 // forget drops a credential from the gateway's cache (at logout).
 func newMux(log *slog.Logger, s *sessions, forget func(credential string)) *runtime.ServeMux {
+	refuse := func(w http.ResponseWriter, r *http.Request, err error) {
+		errorHandler(log)(r.Context(), nil, nil, w, r, err)
+	}
 	return runtime.NewServeMux(append(muxOptions(log), runtime.WithForwardResponseOption(
 		func(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
 			if _, ok := m.(*identityv1.LogoutResponse); ok {
@@ -43,7 +46,7 @@ func newMux(log *slog.Logger, s *sessions, forget func(credential string)) *runt
 				}
 			}
 			return s.forward(ctx, w, m)
-		}))...)
+		}), runtime.WithMiddlewares(s.oidcCallbackGuard(refuse)))...)
 }
 
 func muxOptions(log *slog.Logger) []runtime.ServeMuxOption {

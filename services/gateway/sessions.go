@@ -72,7 +72,8 @@ func (s *sessions) credential(r *http.Request) (string, error) {
 }
 
 // forward sets the session cookies on a sign-in's response and clears them
-// on logout (a grpc-gateway forward-response option).
+// on logout, and binds an OIDC sign-in's start to the browser (oidc.go); it
+// is a grpc-gateway forward-response option.
 func (s *sessions) forward(_ context.Context, w http.ResponseWriter, m proto.Message) error {
 	var access string
 	var expires *timestamppb.Timestamp
@@ -83,6 +84,9 @@ func (s *sessions) forward(_ context.Context, w http.ResponseWriter, m proto.Mes
 		access, expires = m.GetAccessToken(), m.GetExpiresAt()
 	case *identityv1.OidcCallbackResponse:
 		access, expires = m.GetAccessToken(), m.GetExpiresAt()
+	case *identityv1.StartOidcResponse:
+		s.bindOIDC(w, m.GetAuthorizationUrl())
+		return nil
 	case *identityv1.LogoutResponse:
 		for _, name := range []string{sessionCookie, csrfCookie} {
 			http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: name == sessionCookie,
