@@ -41,6 +41,9 @@ type Accounts struct {
 	roleOf   func(ctx context.Context, userID, orgID string) (roles.Role, error)
 	now      func() time.Time
 
+	idleTimeout time.Duration // a session unused this long is refused
+	maxSessions int           // live sessions per user; a new one ends the least recently used
+
 	loginLimit  *throttle.Backoff // failed passwords, per account
 	codeLimit   *throttle.Backoff // failed email codes and second factors, per account
 	ipLimit     *throttle.Backoff // every failure above, per client IP (a larger allowance)
@@ -340,16 +343,23 @@ func (a *Accounts) Login(ctx context.Context, email, password string) (*LoginRes
 		id, hash string
 		verified bool
 		totpOn   bool
+		disabled bool
 	)
-	err := a.db.QueryRow(ctx, `SELECT id, coalesce(password_hash, ''), email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL
-		FROM users WHERE email = $1`, email).Scan(&id, &hash, &verified, &totpOn)
+	err := a.db.QueryRow(ctx, `SELECT id, coalesce(password_hash, ''), email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL,
+		disabled_at IS NOT NULL FROM users WHERE email = $1`, email).Scan(&id, &hash, &verified, &totpOn, &disabled)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, err
 	}
-	if !passwordMatches(hash, password) {
+	// A disabled account answers exactly as a wrong password does (and
+	// counts as one), so the answer does not tell that the account exists.
+	if matches := passwordMatches(hash, password); !matches || disabled {
 		a.failLimits(ctx, a.loginLimit, acct, ipKey)
 		if id != "" {
-			a.auditNow(ctx, failed(event("identity.login", "user", id, userActor(id), map[string]any{"reason": "bad_password"})))
+			reason := "bad_password"
+			if matches {
+				reason = "disabled"
+			}
+			a.auditNow(ctx, failed(event("identity.login", "user", id, userActor(id), map[string]any{"reason": reason})))
 		} else {
 			// The address is recorded only as a keyed hash: failed logins must not
 			// turn the audit log into a list of addresses people typed.
@@ -362,17 +372,33 @@ func (a *Accounts) Login(ctx context.Context, email, password string) (*LoginRes
 	if !verified {
 		return nil, ErrEmailNotVerified
 	}
+	var res *LoginResult
 	if totpOn {
-		return a.startMFA(ctx, id)
+		res, err = a.startMFA(ctx, id)
+	} else {
+		res, err = a.openSession(ctx, id, "password")
 	}
-	return a.openSession(ctx, id, "password")
+	if errors.Is(err, errAccountDisabled) { // disabled since the check above
+		return nil, ErrInvalidCredentials
+	}
+	return res, err
 }
 
+// errAccountDisabled is a sign-in of a disabled account. Each sign-in path
+// answers it as it answers a wrong credential; it never reaches a client.
+var errAccountDisabled = errors.New("account disabled")
+
+// startMFA opens a second-factor challenge; a disabled account gets none.
 func (a *Accounts) startMFA(ctx context.Context, userID string) (*LoginResult, error) {
 	challenge := mustUUID()
-	if _, err := a.db.Exec(ctx, `INSERT INTO mfa_challenges (id, user_id, expires_at) VALUES ($1, $2, $3)`,
-		challenge, userID, a.now().Add(mfaTTL)); err != nil {
+	tag, err := a.db.Exec(ctx, `INSERT INTO mfa_challenges (id, user_id, expires_at)
+		SELECT $1, id, $3 FROM users WHERE id = $2 AND disabled_at IS NULL`, challenge, userID, a.now().Add(mfaTTL))
+	if err != nil {
 		return nil, err
+	}
+	if tag.RowsAffected() == 0 {
+		a.auditNow(ctx, failed(event("identity.login", "user", userID, userActor(userID), map[string]any{"reason": "disabled"})))
+		return nil, errAccountDisabled
 	}
 	tok, err := a.tokens.IssueMFA(userID, challenge, a.now(), mfaTTL)
 	if err != nil {
@@ -395,8 +421,9 @@ func (a *Accounts) LoginMFA(ctx context.Context, mfaToken, code string) (*LoginR
 	var ok bool
 	err = pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
 		var attempts int
-		err := tx.QueryRow(ctx, `SELECT attempts FROM mfa_challenges WHERE id = $1 AND user_id = $2 AND used_at IS NULL
-			AND expires_at > now() FOR UPDATE`, claims.ID, userID).Scan(&attempts)
+		err := tx.QueryRow(ctx, `SELECT c.attempts FROM mfa_challenges c JOIN users u ON u.id = c.user_id
+			WHERE c.id = $1 AND c.user_id = $2 AND c.used_at IS NULL AND c.expires_at > now() AND u.disabled_at IS NULL
+			FOR UPDATE OF c`, claims.ID, userID).Scan(&attempts)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && attempts >= maxCodeAttempts) {
 			return nil
 		}
@@ -424,7 +451,11 @@ func (a *Accounts) LoginMFA(ctx context.Context, mfaToken, code string) (*LoginR
 		return nil, ErrInvalidCode
 	}
 	_ = a.codeLimit.Reset(ctx, acct)
-	return a.openSession(ctx, userID, "password+mfa")
+	res, err := a.openSession(ctx, userID, "password+mfa")
+	if errors.Is(err, errAccountDisabled) { // disabled while the challenge was open
+		return nil, ErrInvalidCode
+	}
+	return res, err
 }
 
 // secondFactor accepts a TOTP code (never the same time step twice) or, when
@@ -472,6 +503,9 @@ func (a *Accounts) secondFactor(ctx context.Context, tx pgx.Tx, userID, code str
 
 func totpAAD(userID string) []byte { return []byte("identity/totp/" + userID) }
 
+// openSession starts a session for a user who proved who they are. It holds
+// the user's row while it counts the live sessions, so concurrent sign-ins
+// cannot exceed the cap together, and a disabling cannot miss the new session.
 func (a *Accounts) openSession(ctx context.Context, userID, method string) (*LoginResult, error) {
 	sid := mustUUID()
 	ip, ua := authn.Client(ctx)
@@ -480,17 +514,57 @@ func (a *Accounts) openSession(ctx context.Context, userID, method string) (*Log
 	if err != nil {
 		return nil, err
 	}
+	var evicted []string
 	err = pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5)`,
-			sid, userID, exp, ip, truncateUTF8(ua, 512)); err != nil {
+		var disabled bool
+		if err := tx.QueryRow(ctx, `SELECT disabled_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&disabled); err != nil {
+			return mapNoRows(err)
+		}
+		if disabled {
+			return errAccountDisabled
+		}
+		var err error
+		if evicted, err = a.evictOverCap(ctx, tx, userID, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
+			VALUES ($1, $2, $3, $3, $4, $5, $6)`, sid, userID, now, exp, ip, truncateUTF8(ua, 512)); err != nil {
 			return err
 		}
 		return outbox.Append(ctx, tx, event("identity.login", "session", sid, userActor(userID), map[string]any{"method": method}))
 	})
+	if errors.Is(err, errAccountDisabled) {
+		a.auditNow(ctx, failed(event("identity.login", "user", userID, userActor(userID), map[string]any{"reason": "disabled", "method": method})))
+	}
 	if err != nil {
 		return nil, err
 	}
+	a.revoker.Sessions(ctx, evicted...)
 	return &LoginResult{AccessToken: tok, ExpiresAt: exp, SessionID: sid}, nil
+}
+
+// evictOverCap makes room for one more session under the cap: it revokes the
+// user's least recently used live sessions beyond maxSessions-1 and returns them.
+func (a *Accounts) evictOverCap(ctx context.Context, tx pgx.Tx, userID string, now time.Time) ([]string, error) {
+	rows, err := tx.Query(ctx, `UPDATE sessions SET revoked_at = now(), revoke_reason = 'session_limit'
+		WHERE id IN (
+			SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_seen_at > $3
+			ORDER BY last_seen_at DESC, id DESC OFFSET $4)
+		RETURNING id::text`, userID, now, now.Add(-a.idleTimeout), a.maxSessions-1)
+	if err != nil {
+		return nil, err
+	}
+	evicted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range evicted {
+		if err := outbox.Append(ctx, tx, event("identity.session.revoked", "session", id, userActor(userID),
+			map[string]any{"reason": "session_limit"})); err != nil {
+			return nil, err
+		}
+	}
+	return evicted, nil
 }
 
 // Logout revokes the caller's session.

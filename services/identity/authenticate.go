@@ -27,26 +27,45 @@ func (a *Accounts) Authenticate(ctx context.Context, credential string) (*identi
 	if err != nil {
 		return nil, ErrUnauthenticated
 	}
-	var admin bool
-	var expires time.Time
-	err = a.db.QueryRow(ctx, `UPDATE sessions s SET last_seen_at = now() FROM users u
-		WHERE s.id = $1 AND s.user_id = $2 AND u.id = s.user_id AND s.revoked_at IS NULL AND s.expires_at > now()
-		RETURNING u.global_admin, s.expires_at`, claims.SessionID, claims.Subject).Scan(&admin, &expires)
+	var (
+		admin             bool
+		expires, lastSeen time.Time
+	)
+	// One round trip reads the session and, at most once per touchEvery,
+	// records its use: a busy session does not write on every request.
+	now := a.now()
+	err = a.db.QueryRow(ctx, `WITH live AS (
+			SELECT s.id, s.last_seen_at, s.expires_at, u.global_admin FROM sessions s JOIN users u ON u.id = s.user_id
+			WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3 AND s.last_seen_at > $4
+				AND u.disabled_at IS NULL),
+		touched AS (
+			UPDATE sessions s SET last_seen_at = $3 FROM live
+			WHERE s.id = live.id AND live.last_seen_at <= $5 AND s.revoked_at IS NULL RETURNING s.last_seen_at)
+		SELECT live.global_admin, live.expires_at, coalesce((SELECT last_seen_at FROM touched), live.last_seen_at) FROM live`,
+		claims.SessionID, claims.Subject, now, now.Add(-a.idleTimeout), now.Add(-touchEvery)).Scan(&admin, &expires, &lastSeen)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidUUID(err) {
 		return nil, ErrUnauthenticated
 	}
 	if err != nil {
 		return nil, err
 	}
+	// The answer holds until the token, the session or its idle allowance
+	// ends, whichever is first: the gateway caches it no longer than that.
 	exp := claims.ExpiresAt.Time
-	if expires.Before(exp) {
-		exp = expires
+	for _, t := range []time.Time{expires, lastSeen.Add(a.idleTimeout)} {
+		if t.Before(exp) {
+			exp = t
+		}
 	}
 	return &identityv1.Principal{
 		Kind: identityv1.Principal_KIND_USER, UserId: claims.Subject, SessionId: claims.SessionID,
 		GlobalAdmin: admin, ExpireTime: timestamppb.New(exp),
 	}, nil
 }
+
+// touchEvery is how stale a session's recorded last use may get before a
+// request records it again.
+const touchEvery = time.Minute
 
 func (a *Accounts) authenticateAPIKey(ctx context.Context, key string) (*identityv1.Principal, error) {
 	publicID, secret, ok := ParseAPIKey(key)
@@ -58,13 +77,15 @@ func (a *Accounts) authenticateAPIKey(ctx context.Context, key string) (*identit
 		hash                            []byte
 		scopes                          []string
 		expires, revoked                *time.Time
+		creatorDisabled                 bool
 	)
 	// The key's organisation is what we are looking for: an explicit
 	// all-organisations lookup by the key's unique public id.
 	err := postgres.InOrg(ctx, a.db, postgres.AllOrgs, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT id::text, org_id::text, coalesce(project_id::text, ''), created_by::text, secret_hash, scopes,
-			expires_at, revoked_at FROM api_keys WHERE public_id = $1`, publicID).
-			Scan(&id, &orgID, &projectID, &createdBy, &hash, &scopes, &expires, &revoked)
+		return tx.QueryRow(ctx, `SELECT k.id::text, k.org_id::text, coalesce(k.project_id::text, ''), k.created_by::text, k.secret_hash,
+			k.scopes, k.expires_at, k.revoked_at, coalesce(u.disabled_at IS NOT NULL, false)
+			FROM api_keys k LEFT JOIN users u ON u.id = k.created_by WHERE k.public_id = $1`, publicID).
+			Scan(&id, &orgID, &projectID, &createdBy, &hash, &scopes, &expires, &revoked, &creatorDisabled)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = a.pepper.equal("api_key", secret, make([]byte, 32))
@@ -73,7 +94,7 @@ func (a *Accounts) authenticateAPIKey(ctx context.Context, key string) (*identit
 	if err != nil {
 		return nil, err
 	}
-	if !a.pepper.equal("api_key", secret, hash) || revoked != nil || (expires != nil && !a.now().Before(*expires)) {
+	if !a.pepper.equal("api_key", secret, hash) || revoked != nil || creatorDisabled || (expires != nil && !a.now().Before(*expires)) {
 		return nil, ErrUnauthenticated
 	}
 	// Last use is recorded at most once a minute per key.

@@ -66,6 +66,10 @@ func ServerOptions(base config.Service, cfg Config) (server.Options, error) {
 	if err != nil {
 		return server.Options{}, err
 	}
+	cfg = cfg.withSessionDefaults()
+	if errs := cfg.sessionErrors(); len(errs) > 0 {
+		return server.Options{}, fmt.Errorf("identity config: %w", errors.Join(errs...))
+	}
 	var svc *Service
 	return server.Options{
 		Migrations: Migrations(),
@@ -130,7 +134,9 @@ func (t tenancyProjects) OrgOf(ctx context.Context, projectID string) (string, e
 
 // newAccounts builds the domain from its dependencies.
 func newAccounts(cfg Config, deps server.Deps, keys *TokenKeys, kek *envelope.Keyring, sender mail.Sender) *Accounts {
+	cfg = cfg.withSessionDefaults()
 	a := &Accounts{
+		idleTimeout: cfg.SessionIdleTimeout, maxSessions: cfg.MaxSessions,
 		db: deps.DB, rdb: deps.Redis, log: deps.Logger, now: time.Now,
 		tokens:      &Tokens{keys: keys, issuer: cfg.Issuer, audience: cfg.Audience, ttl: cfg.TokenTTL},
 		pepper:      peppered{key: []byte(cfg.Pepper.Reveal())},
@@ -156,6 +162,7 @@ var identityCodes = map[error]codes.Code{
 	ErrEmailNotVerified: codes.FailedPrecondition, ErrTOTPAlreadyEnabled: codes.FailedPrecondition,
 	ErrTOTPNotEnrolled: codes.FailedPrecondition, ErrTOTPNotEnabled: codes.FailedPrecondition, ErrNoPassword: codes.FailedPrecondition,
 	ErrNotFound: codes.NotFound, ErrUnknownProvider: codes.NotFound, ErrUnavailable: codes.Unavailable,
+	ErrSelfDisable: codes.FailedPrecondition,
 }
 
 // toStatus maps identity's errors; a wrong code names the field "code".
@@ -242,6 +249,9 @@ func (s *Service) StartOidc(ctx context.Context, r *identityv1.StartOidcRequest)
 // OidcCallback implements the RPC.
 func (s *Service) OidcCallback(ctx context.Context, r *identityv1.OidcCallbackRequest) (*identityv1.OidcCallbackResponse, error) {
 	res, err := s.oidc.Callback(ctx, r.GetProvider(), r.GetCode(), r.GetState())
+	if errors.Is(err, errAccountDisabled) {
+		err = ErrOIDCRejected // a disabled account signs in as a rejected one would
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
@@ -419,6 +429,38 @@ func apiKeyProto(k *APIKey) *identityv1.ApiKey {
 		}
 	}
 	return out
+}
+
+// requireGlobalAdmin admits only a platform admin signed in as a user (an
+// API key never acts for the platform).
+func requireGlobalAdmin(ctx context.Context) (*identityv1.Principal, error) {
+	p := user(ctx)
+	if p.GetKind() != identityv1.Principal_KIND_USER || !p.GetGlobalAdmin() {
+		return nil, status.Error(codes.PermissionDenied, "only platform administrators may do this")
+	}
+	return p, nil
+}
+
+// DisableUser implements the RPC.
+func (s *Service) DisableUser(ctx context.Context, r *identityv1.DisableUserRequest) (*identityv1.DisableUserResponse, error) {
+	p, err := requireGlobalAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.accounts.DisableUser(ctx, p.GetUserId(), r.GetUserId(), r.GetReason())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &identityv1.DisableUserResponse{SessionsRevoked: int32(d.Sessions), ApiKeysRevoked: int32(d.APIKeys)}, nil
+}
+
+// EnableUser implements the RPC.
+func (s *Service) EnableUser(ctx context.Context, r *identityv1.EnableUserRequest) (*identityv1.EnableUserResponse, error) {
+	p, err := requireGlobalAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.EnableUserResponse{}, s.toStatus(ctx, s.accounts.EnableUser(ctx, p.GetUserId(), r.GetUserId(), r.GetReason()))
 }
 
 // Authenticate implements the internal RPC the gateway calls on a cache miss.

@@ -87,16 +87,17 @@ type Session struct {
 	IP, UserAgent               string
 }
 
-// ListSessions pages through a user's live sessions, newest first.
+// ListSessions pages through a user's live sessions (not revoked, expired or idle), newest first.
 func (a *Accounts) ListSessions(ctx context.Context, userID string, pageSize int, pageToken string) ([]Session, string, error) {
 	pageSize = page.Size(pageSize)
 	after, err := page.After(pageToken)
 	if err != nil {
 		return nil, "", err
 	}
+	now := a.now()
 	rows, err := a.db.Query(ctx, `SELECT id::text, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions
-		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() AND id::text < $2
-		ORDER BY id DESC LIMIT $3`, userID, after, pageSize+1)
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $4 AND last_seen_at > $5 AND id::text < $2
+		ORDER BY id DESC LIMIT $3`, userID, after, pageSize+1, now, now.Add(-a.idleTimeout))
 	if err != nil {
 		return nil, "", err
 	}

@@ -41,6 +41,8 @@ const (
 	IdentityService_CreateApiKey_FullMethodName          = "/pythorix.identity.v1.IdentityService/CreateApiKey"
 	IdentityService_ListApiKeys_FullMethodName           = "/pythorix.identity.v1.IdentityService/ListApiKeys"
 	IdentityService_RevokeApiKey_FullMethodName          = "/pythorix.identity.v1.IdentityService/RevokeApiKey"
+	IdentityService_DisableUser_FullMethodName           = "/pythorix.identity.v1.IdentityService/DisableUser"
+	IdentityService_EnableUser_FullMethodName            = "/pythorix.identity.v1.IdentityService/EnableUser"
 	IdentityService_Authenticate_FullMethodName          = "/pythorix.identity.v1.IdentityService/Authenticate"
 	IdentityService_LookupUsers_FullMethodName           = "/pythorix.identity.v1.IdentityService/LookupUsers"
 )
@@ -96,6 +98,15 @@ type IdentityServiceClient interface {
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
 	// RevokeApiKey revokes an API key everywhere at once.
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
+	// DisableUser disables an account. Platform (global) admins only: anyone
+	// else gets PermissionDenied; an unknown or malformed id gets NotFound. Every
+	// session and API key of the user is revoked at once, on every replica, and
+	// every sign-in (password, second factor, OIDC) is refused as a wrong
+	// credential would be, until EnableUser. Audited as identity.user.disable.
+	DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error)
+	// EnableUser lets a disabled account sign in again; the sessions and API
+	// keys revoked when it was disabled stay revoked. Platform admins only.
+	EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error)
 	// Authenticate turns a bearer credential (access token or API key) into a
 	// principal. Only the gateway calls it.
 	Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error)
@@ -331,6 +342,26 @@ func (c *identityServiceClient) RevokeApiKey(ctx context.Context, in *RevokeApiK
 	return out, nil
 }
 
+func (c *identityServiceClient) DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisableUserResponse)
+	err := c.cc.Invoke(ctx, IdentityService_DisableUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnableUserResponse)
+	err := c.cc.Invoke(ctx, IdentityService_EnableUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *identityServiceClient) Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AuthenticateResponse)
@@ -402,6 +433,15 @@ type IdentityServiceServer interface {
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
 	// RevokeApiKey revokes an API key everywhere at once.
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
+	// DisableUser disables an account. Platform (global) admins only: anyone
+	// else gets PermissionDenied; an unknown or malformed id gets NotFound. Every
+	// session and API key of the user is revoked at once, on every replica, and
+	// every sign-in (password, second factor, OIDC) is refused as a wrong
+	// credential would be, until EnableUser. Audited as identity.user.disable.
+	DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error)
+	// EnableUser lets a disabled account sign in again; the sessions and API
+	// keys revoked when it was disabled stay revoked. Platform admins only.
+	EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error)
 	// Authenticate turns a bearer credential (access token or API key) into a
 	// principal. Only the gateway calls it.
 	Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error)
@@ -482,6 +522,12 @@ func (UnimplementedIdentityServiceServer) ListApiKeys(context.Context, *ListApiK
 }
 func (UnimplementedIdentityServiceServer) RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeApiKey not implemented")
+}
+func (UnimplementedIdentityServiceServer) DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisableUser not implemented")
+}
+func (UnimplementedIdentityServiceServer) EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableUser not implemented")
 }
 func (UnimplementedIdentityServiceServer) Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Authenticate not implemented")
@@ -906,6 +952,42 @@ func _IdentityService_RevokeApiKey_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_DisableUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisableUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).DisableUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_DisableUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).DisableUser(ctx, req.(*DisableUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_EnableUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).EnableUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_EnableUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).EnableUser(ctx, req.(*EnableUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IdentityService_Authenticate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AuthenticateRequest)
 	if err := dec(in); err != nil {
@@ -1036,6 +1118,14 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeApiKey",
 			Handler:    _IdentityService_RevokeApiKey_Handler,
+		},
+		{
+			MethodName: "DisableUser",
+			Handler:    _IdentityService_DisableUser_Handler,
+		},
+		{
+			MethodName: "EnableUser",
+			Handler:    _IdentityService_EnableUser_Handler,
 		},
 		{
 			MethodName: "Authenticate",
