@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -27,7 +28,9 @@ import (
 
 // OIDC signs users in with OpenID Connect providers (authorization code flow
 // with state, nonce and PKCE S256). Provider discovery happens on first use,
-// so an unreachable provider disables only its own sign-in.
+// so an unreachable provider disables only its own sign-in. The state is
+// kept here, single-use; the gateway binds it to the browser that started
+// the flow (a __Host- cookie it checks before the callback reaches us).
 type OIDC struct {
 	accounts   *Accounts
 	rdb        *redis.Client
@@ -51,6 +54,9 @@ var ErrUnknownProvider = errors.New("unknown sign-in provider")
 
 // ErrOIDCRejected is any failure of the provider's answer; details are logged, not returned.
 var ErrOIDCRejected = errors.New("sign-in with the provider failed")
+
+// errNonceMismatch is an ID token minted for another sign-in (or for none).
+var errNonceMismatch = errors.New("oidc: id token nonce does not match the sign-in's")
 
 func newOIDC(a *Accounts, rdb *redis.Client, namespace string, cfg Config, client *http.Client) *OIDC {
 	o := &OIDC{accounts: a, rdb: rdb, namespace: namespace, publicURL: strings.TrimRight(cfg.PublicURL, "/"), returnTo: cfg.OIDC.ReturnOrigins,
@@ -190,7 +196,10 @@ func (o *OIDC) Callback(ctx context.Context, name, code, state string) (*LoginRe
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	idt, err := p.verifier.Verify(xctx, rawID)
-	if err != nil || idt.Nonce != st.Nonce {
+	if err == nil && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
+		err = errNonceMismatch
+	}
+	if err != nil {
 		o.accounts.log.WarnContext(ctx, "oidc id token rejected", "provider", name, "error", err)
 		return nil, ErrOIDCRejected
 	}
