@@ -108,6 +108,19 @@ func TestSessionsOverREST(t *testing.T) {
 		}
 	})
 
+	t.Run("TOTP enrolment takes the current password when it is given", func(t *testing.T) {
+		email := "second-factor@example.com"
+		s.signup(t, email, goodPassword)
+		tok, _ := s.login(t, email, goodPassword)
+		code, out := s.post(t, "/v1/me/totp:enroll", map[string]any{"currentPassword": "not my password at all"}, tok)
+		if code != 400 || !slices.Contains(fieldNamed(out), "currentPassword") || out["secret"] != nil {
+			t.Fatalf("wrong password: %d %v", code, out)
+		}
+		if code, out := s.post(t, "/v1/me/totp:enroll", map[string]any{"currentPassword": goodPassword}, tok); code != 200 || out["secret"] == nil {
+			t.Fatalf("right password: %d %v", code, out)
+		}
+	})
+
 	t.Run("a platform admin disables and enables an account", func(t *testing.T) {
 		s.signup(t, "root@example.com", goodPassword)
 		s.makeGlobalAdmin(t, "root@example.com") // before signing in: the principal carries the flag

@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/pythorix/pythorix/platform/authn"
 	"github.com/pythorix/pythorix/platform/envelope"
 	"github.com/pythorix/pythorix/platform/mail"
 	"github.com/pythorix/pythorix/platform/pgtest"
@@ -202,7 +206,11 @@ func TestTOTPSecretIsEncryptedAtRest(t *testing.T) {
 	a := testAccounts(t)
 	ctx := context.Background()
 	uid := createUser(t, a, "t@example.com")
-	secretText, _, err := a.EnrollTOTP(ctx, uid)
+	res, err := a.openSession(ctx, uid, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretText, _, err := a.EnrollTOTP(ctx, uid, res.SessionID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +225,87 @@ func TestTOTPSecretIsEncryptedAtRest(t *testing.T) {
 	other := createUser(t, a, "u@example.com")
 	if _, err := a.kek.Open(raw, totpAAD(other)); err == nil {
 		t.Fatal("ciphertext opened under another user's binding")
+	}
+}
+
+// TestTOTPEnrolmentNeedsReauthentication: changing the second factor takes
+// the current password, or a sign-in less than five minutes old (ASVS V7.5.1).
+func TestTOTPEnrolmentNeedsReauthentication(t *testing.T) {
+	t.Parallel()
+	a := testAccounts(t)
+	clock := useFakeClock(a)
+	ctx := context.Background()
+	svc := &Service{accounts: a, log: a.log}
+	const password = "a long and unguessable passphrase"
+	hash, err := hashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPassword := createUser(t, a, "pw@example.com")
+	if _, err := a.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, withPassword, hash); err != nil {
+		t.Fatal(err)
+	}
+	oidcOnly := createUser(t, a, "oidc@example.com")
+	if _, err := a.db.Exec(ctx, `UPDATE users SET password_hash = NULL WHERE id = $1`, oidcOnly); err != nil {
+		t.Fatal(err)
+	}
+	sessionOf := func(uid string) context.Context {
+		res, err := a.openSession(ctx, uid, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return authn.WithPrincipal(ctx, &identityv1.Principal{Kind: identityv1.Principal_KIND_USER, UserId: uid, SessionId: res.SessionID})
+	}
+	enroll := func(ctx context.Context, pw string) error {
+		_, err := svc.EnrollTotp(ctx, &identityv1.EnrollTotpRequest{CurrentPassword: pw})
+		return err
+	}
+	fieldOf := func(err error) string {
+		for _, d := range status.Convert(err).Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 {
+				return br.GetFieldViolations()[0].GetField()
+			}
+		}
+		return ""
+	}
+	pwFresh, oidcFresh := sessionOf(withPassword), sessionOf(oidcOnly)
+	clock.advance(reauthWindow + time.Second)
+	pwStale, oidcStale := sessionOf(withPassword), sessionOf(oidcOnly)
+	clock.advance(reauthWindow + time.Second)
+
+	for _, tc := range []struct {
+		name      string
+		ctx       context.Context
+		password  string
+		wantCode  codes.Code
+		wantField string
+	}{
+		{"a session opened minutes ago, no password", pwStale, "", codes.InvalidArgument, "currentPassword"},
+		{"a wrong password", pwStale, "not the password at all", codes.InvalidArgument, "currentPassword"},
+		{"the current password", pwStale, password, codes.OK, ""},
+		{"a password for an account without one", oidcStale, "some password here", codes.FailedPrecondition, ""},
+		{"an account without a password, signed in minutes ago", oidcStale, "", codes.InvalidArgument, "currentPassword"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := enroll(tc.ctx, tc.password)
+			if status.Code(err) != tc.wantCode || fieldOf(err) != tc.wantField {
+				t.Fatalf("err = %v, want %v naming %q", err, tc.wantCode, tc.wantField)
+			}
+			if err != nil && strings.Contains(status.Convert(err).Message(), tc.password) && tc.password != "" {
+				t.Fatal("the answer repeats the password")
+			}
+		})
+	}
+	t.Run("a fresh sign-in is re-authentication enough", func(t *testing.T) {
+		clock.advance(-2 * (reauthWindow + time.Second)) // back to when the fresh sessions opened
+		for name, ctx := range map[string]context.Context{"password": pwFresh, "OIDC": oidcFresh} {
+			if err := enroll(ctx, ""); err != nil {
+				t.Errorf("%s account: %v", name, err)
+			}
+		}
+	})
+	if n := auditActions(t, a)["identity.mfa.totp.enroll"]; n != 4 { // the wrong password, and three enrolments
+		t.Fatalf("%d enrolment events", n)
 	}
 }
 

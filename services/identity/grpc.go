@@ -321,8 +321,9 @@ func (s *Service) RevokeSession(ctx context.Context, r *identityv1.RevokeSession
 }
 
 // EnrollTotp implements the RPC.
-func (s *Service) EnrollTotp(ctx context.Context, _ *identityv1.EnrollTotpRequest) (*identityv1.EnrollTotpResponse, error) {
-	secret, url, err := s.accounts.EnrollTOTP(ctx, user(ctx).GetUserId())
+func (s *Service) EnrollTotp(ctx context.Context, r *identityv1.EnrollTotpRequest) (*identityv1.EnrollTotpResponse, error) {
+	p := user(ctx)
+	secret, url, err := s.accounts.EnrollTOTP(ctx, p.GetUserId(), p.GetSessionId(), r.GetCurrentPassword())
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}

@@ -8,9 +8,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pythorix/pythorix/platform/invalid"
 	"github.com/pythorix/pythorix/platform/outbox"
 	"github.com/pythorix/pythorix/platform/page"
 	"github.com/pythorix/pythorix/platform/revocation"
+	"github.com/pythorix/pythorix/platform/throttle"
 )
 
 // Revoker announces revoked sessions and keys to every replica.
@@ -112,8 +114,49 @@ func (a *Accounts) ListSessions(ctx context.Context, userID string, pageSize int
 	return out, next, nil
 }
 
-// EnrollTOTP creates a new (not yet active) TOTP secret for the user.
-func (a *Accounts) EnrollTOTP(ctx context.Context, userID string) (secret, url string, err error) {
+// reauthWindow is how long after signing in a session may change its second
+// factor without giving the password again.
+const reauthWindow = 5 * time.Minute
+
+// reauthenticate checks that the caller has just proved who they are: with
+// the account's current password when one is given, or else by a session
+// opened less than reauthWindow ago (the only way for an account without a
+// password). Wrong passwords count towards the sign-in back-off.
+func (a *Accounts) reauthenticate(ctx context.Context, userID, sessionID, password, action string) error {
+	var hash, email string
+	var opened time.Time
+	err := a.db.QueryRow(ctx, `SELECT coalesce(u.password_hash, ''), u.email, s.created_at FROM users u
+		JOIN sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2`, userID, sessionID).Scan(&hash, &email, &opened)
+	if err != nil {
+		return mapNoRows(err)
+	}
+	if password == "" {
+		if a.now().Sub(opened) < reauthWindow {
+			return nil
+		}
+		return &invalid.Field{Name: "currentPassword", Reason: "is required: give your current password, or sign in again and retry within 5 minutes"}
+	}
+	acct, ipKey := throttle.Key("account", email), clientIPKey(ctx)
+	if err := a.checkLimits(ctx, a.loginLimit, acct, ipKey); err != nil {
+		return err
+	}
+	if hash == "" {
+		return ErrNoPassword
+	}
+	if !passwordMatches(hash, password) {
+		a.failLimits(ctx, a.loginLimit, acct, ipKey)
+		a.auditNow(ctx, failed(event(action, "user", userID, userActor(userID), map[string]any{"reason": "bad_password"})))
+		return &invalid.Field{Name: "currentPassword", Reason: "is not your current password"}
+	}
+	return nil
+}
+
+// EnrollTOTP creates a new (not yet active) TOTP secret for the user, once
+// the caller has re-authenticated (the current password, or a fresh sign-in).
+func (a *Accounts) EnrollTOTP(ctx context.Context, userID, sessionID, currentPassword string) (secret, url string, err error) {
+	if err := a.reauthenticate(ctx, userID, sessionID, currentPassword, "identity.mfa.totp.enroll"); err != nil {
+		return "", "", err
+	}
 	u, err := a.GetUser(ctx, userID)
 	if err != nil {
 		return "", "", err

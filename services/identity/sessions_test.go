@@ -368,7 +368,7 @@ func TestDisableUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, _, err := a.EnrollTOTP(ctx, target)
+	seed, _, err := a.EnrollTOTP(ctx, target, sessions[0].SessionID, password)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1927,9 +1927,13 @@ func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
 }
 
 type EnrollTotpRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Re-authentication before the second factor changes: the account's current
+	// password. It may be left out within 5 minutes of signing in, and must be
+	// for an account without a password (one that signs in with OIDC).
+	CurrentPassword string `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EnrollTotpRequest) Reset() {
@@ -1960,6 +1964,13 @@ func (x *EnrollTotpRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use EnrollTotpRequest.ProtoReflect.Descriptor instead.
 func (*EnrollTotpRequest) Descriptor() ([]byte, []int) {
 	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *EnrollTotpRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
 }
 
 type EnrollTotpResponse struct {
@@ -3109,8 +3120,9 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
 	"\x14RevokeSessionRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x17\n" +
-	"\x15RevokeSessionResponse\"\x13\n" +
-	"\x11EnrollTotpRequest\"M\n" +
+	"\x15RevokeSessionResponse\"G\n" +
+	"\x11EnrollTotpRequest\x122\n" +
+	"\x10current_password\x18\x01 \x01(\tB\a\xbaH\x04r\x02(HR\x0fcurrentPassword\"M\n" +
 	"\x12EnrollTotpResponse\x12\x16\n" +
 	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
 	"\votpauth_url\x18\x02 \x01(\tR\n" +

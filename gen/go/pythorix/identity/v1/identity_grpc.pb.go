@@ -84,7 +84,8 @@ type IdentityServiceClient interface {
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 	// RevokeSession revokes one of the caller's sessions.
 	RevokeSession(ctx context.Context, in *RevokeSessionRequest, opts ...grpc.CallOption) (*RevokeSessionResponse, error)
-	// EnrollTotp starts TOTP enrolment; it is active only once confirmed.
+	// EnrollTotp starts TOTP enrolment; it is active only once confirmed. It
+	// needs the current password, or a sign-in less than 5 minutes old.
 	EnrollTotp(ctx context.Context, in *EnrollTotpRequest, opts ...grpc.CallOption) (*EnrollTotpResponse, error)
 	// ConfirmTotp activates TOTP with a valid code and returns 10 backup codes once.
 	ConfirmTotp(ctx context.Context, in *ConfirmTotpRequest, opts ...grpc.CallOption) (*ConfirmTotpResponse, error)
@@ -419,7 +420,8 @@ type IdentityServiceServer interface {
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	// RevokeSession revokes one of the caller's sessions.
 	RevokeSession(context.Context, *RevokeSessionRequest) (*RevokeSessionResponse, error)
-	// EnrollTotp starts TOTP enrolment; it is active only once confirmed.
+	// EnrollTotp starts TOTP enrolment; it is active only once confirmed. It
+	// needs the current password, or a sign-in less than 5 minutes old.
 	EnrollTotp(context.Context, *EnrollTotpRequest) (*EnrollTotpResponse, error)
 	// ConfirmTotp activates TOTP with a valid code and returns 10 backup codes once.
 	ConfirmTotp(context.Context, *ConfirmTotpRequest) (*ConfirmTotpResponse, error)
