@@ -58,8 +58,14 @@ func (s *sessions) bindOIDC(w http.ResponseWriter, authorizationURL string) {
 }
 
 // checkOIDCBinding refuses a callback whose browser did not start its flow.
+// It reads the state from the form, as grpc-gateway will (the query and,
+// for a form POST overridden to GET, the body), so that the state checked
+// is the state identity receives.
 func (s *sessions) checkOIDCBinding(r *http.Request) error {
-	states := r.URL.Query()["state"]
+	if err := r.ParseForm(); err != nil {
+		return status.Error(codes.InvalidArgument, "invalid request: malformed query")
+	}
+	states := r.Form["state"]
 	if len(states) != 1 || states[0] == "" {
 		return status.Error(codes.InvalidArgument, "invalid request: state must be given exactly once")
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -64,17 +65,28 @@ func TestOIDCCallbackIsBoundToTheBrowser(t *testing.T) {
 		target string
 		cookie *http.Cookie
 		want   int
+		// form, when set, is sent as a form POST overridden to GET, which
+		// grpc-gateway routes to the callback with the body's fields.
+		form string
 	}{
-		{"no cookie", callback, nil, http.StatusUnauthorized},
-		{"the cookie of another flow", callback, other, http.StatusUnauthorized},
-		{"a cookie made under another key", callback, foreignKey, http.StatusUnauthorized},
-		{"an empty cookie", callback, &http.Cookie{Name: oidcCookie, Value: ""}, http.StatusUnauthorized},
-		{"the state twice (the cookie's and another)", callback + "&state=other", bound, http.StatusBadRequest},
-		{"no state", "/v1/auth/oidc/acme/callback?code=c", bound, http.StatusBadRequest},
-		{"the browser that started the flow", callback, bound, http.StatusServiceUnavailable},
+		{"no cookie", callback, nil, http.StatusUnauthorized, ""},
+		{"the cookie of another flow", callback, other, http.StatusUnauthorized, ""},
+		{"a cookie made under another key", callback, foreignKey, http.StatusUnauthorized, ""},
+		{"an empty cookie", callback, &http.Cookie{Name: oidcCookie, Value: ""}, http.StatusUnauthorized, ""},
+		{"the state twice (the cookie's and another)", callback + "&state=other", bound, http.StatusBadRequest, ""},
+		{"no state", "/v1/auth/oidc/acme/callback?code=c", bound, http.StatusBadRequest, ""},
+		{"the browser that started the flow", callback, bound, http.StatusServiceUnavailable, ""},
+		{"a form POST overridden to GET, state in the body, no cookie", "/v1/auth/oidc/acme/callback?code=c", nil, http.StatusUnauthorized, "state=the-state"},
+		{"a form POST overridden to GET, a second state in the body", callback, bound, http.StatusBadRequest, "state=other"},
+		{"a form POST overridden to GET, bound", "/v1/auth/oidc/acme/callback?code=c", bound, http.StatusServiceUnavailable, "state=the-state"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, tc.target, nil)
+			if tc.form != "" {
+				req = httptest.NewRequest(http.MethodPost, tc.target, strings.NewReader(tc.form))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("X-HTTP-Method-Override", http.MethodGet)
+			}
 			if tc.cookie != nil {
 				req.AddCookie(tc.cookie)
 			}
