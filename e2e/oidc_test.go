@@ -98,7 +98,7 @@ func (p *testProvider) nextForgery() forgery {
 // queued, it lets the provider answer and then replaces its ID token.
 func (p *testProvider) forge(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f := (forgery)(nil)
+		var f forgery
 		if r.URL.Path == mockoidc.TokenEndpoint {
 			f = p.nextForgery()
 		}
@@ -109,7 +109,8 @@ func (p *testProvider) forge(next http.Handler) http.Handler {
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
 		body := map[string]any{}
-		if idt, ok := decodeJSON(rec.Body.Bytes(), &body)["id_token"].(string); ok && rec.Code == http.StatusOK {
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if idt, ok := body["id_token"].(string); ok && rec.Code == http.StatusOK {
 			parts := strings.Split(idt, ".")
 			header, claims := map[string]any{}, map[string]any{}
 			if len(parts) == 3 {
@@ -127,11 +128,6 @@ func (p *testProvider) forge(next http.Handler) http.Handler {
 		w.WriteHeader(rec.Code)
 		_ = json.NewEncoder(w).Encode(body)
 	})
-}
-
-func decodeJSON(b []byte, into *map[string]any) map[string]any {
-	_ = json.Unmarshal(b, into)
-	return *into
 }
 
 // jws signs header and claims with RS256 under key ("" signature for alg none).
