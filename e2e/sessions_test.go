@@ -121,7 +121,7 @@ func TestSessionsOverREST(t *testing.T) {
 		}
 	})
 
-	t.Run("a platform admin disables and enables an account", func(t *testing.T) {
+	t.Run("a platform admin disables and enables an account, and ends a user's sessions", func(t *testing.T) {
 		s.signup(t, "root@example.com", goodPassword)
 		s.makeGlobalAdmin(t, "root@example.com") // before signing in: the principal carries the flag
 		admin, _ := s.login(t, "root@example.com", goodPassword)
@@ -195,6 +195,29 @@ func TestSessionsOverREST(t *testing.T) {
 		if rightCode != 401 || wrongCode != 401 || right["message"] != wrong["message"] || right["accessToken"] != nil {
 			t.Fatalf("sign-in of a disabled account: %d %v; wrong password: %d %v", rightCode, right, wrongCode, wrong)
 		}
+		// An admin can also end a user's sessions without disabling the account.
+		if code, out := s.post(t, "/v1/admin/users/"+leaverID+"/sessions:revoke", map[string]any{}, stayer); code != 403 {
+			t.Fatalf("a user ends another's sessions: %d %v", code, out)
+		}
+		_, stayerMe := s.get(t, "/v1/me", stayer)
+		stayerID := stayerMe["user"].(map[string]any)["id"].(string)
+		stayer2, _ := s.login(t, "stayer@example.com", goodPassword)
+		for _, base := range []string{s.URL, replica} {
+			if status(base, "/v1/me", stayer2) != 200 {
+				t.Fatalf("stayer's second session at %s", base)
+			}
+		}
+		if code, out := s.post(t, "/v1/admin/users/"+stayerID+"/sessions:revoke", map[string]any{"reason": "lost laptop"}, admin); code != 200 || out["sessionsRevoked"] != float64(2) {
+			t.Fatalf("revoke a user's sessions: %d %v", code, out)
+		}
+		for _, base := range []string{s.URL, replica} {
+			eventually(t, "the stayer's sessions are refused at "+base, func() bool {
+				return status(base, "/v1/me", stayer) == 401 && status(base, "/v1/me", stayer2) == 401
+			})
+		}
+		stayer, _ = s.login(t, "stayer@example.com", goodPassword) // not disabled: signs in again
+		s.platformEvent(t, "identity.user.sessions.revoke", stayerID)
+
 		// Nobody else is affected.
 		if status(s.URL, "/v1/me", stayer) != 200 || status(s.URL, "/v1/me", admin) != 200 {
 			t.Fatal("disabling one account touched another")

@@ -77,6 +77,31 @@ func (a *Accounts) DisableUser(ctx context.Context, adminID, userID, reason stri
 	return Disabled{Sessions: len(sessions), APIKeys: len(keys)}, nil
 }
 
+// RevokeUserSessions ends every live session of a user on a platform admin's
+// word, without disabling the account, and announces them to every cache.
+func (a *Accounts) RevokeUserSessions(ctx context.Context, adminID, userID, reason string) (int, error) {
+	var revoked []string
+	err := pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+		// The user's row is held as openSession holds it, so no sign-in
+		// counts the sessions while they end.
+		var id string
+		if err := tx.QueryRow(ctx, `SELECT id::text FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&id); err != nil {
+			return mapNoRows(err)
+		}
+		var err error
+		if revoked, err = revokeSessions(ctx, tx, userID, "", "admin"); err != nil {
+			return err
+		}
+		return outbox.Append(ctx, tx, event("identity.user.sessions.revoke", "user", userID, userActor(adminID),
+			map[string]any{"reason": redact.Text(reason, 200), "sessions_revoked": len(revoked)}))
+	})
+	if err != nil {
+		return 0, err
+	}
+	a.revoker.Sessions(ctx, revoked...)
+	return len(revoked), nil
+}
+
 // EnableUser lets a disabled account sign in again. Its old sessions and API
 // keys stay revoked.
 func (a *Accounts) EnableUser(ctx context.Context, adminID, userID, reason string) error {

@@ -455,6 +455,19 @@ func (s *Service) DisableUser(ctx context.Context, r *identityv1.DisableUserRequ
 	return &identityv1.DisableUserResponse{SessionsRevoked: int32(d.Sessions), ApiKeysRevoked: int32(d.APIKeys)}, nil
 }
 
+// RevokeUserSessions implements the RPC.
+func (s *Service) RevokeUserSessions(ctx context.Context, r *identityv1.RevokeUserSessionsRequest) (*identityv1.RevokeUserSessionsResponse, error) {
+	p, err := requireGlobalAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.accounts.RevokeUserSessions(ctx, p.GetUserId(), r.GetUserId(), r.GetReason())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &identityv1.RevokeUserSessionsResponse{SessionsRevoked: int32(n)}, nil
+}
+
 // EnableUser implements the RPC.
 func (s *Service) EnableUser(ctx context.Context, r *identityv1.EnableUserRequest) (*identityv1.EnableUserResponse, error) {
 	p, err := requireGlobalAdmin(ctx)

@@ -542,3 +542,60 @@ func mustToken(t *testing.T, a *Accounts, userID string) string {
 	}
 	return tok
 }
+
+func TestAdminRevokesUserSessions(t *testing.T) {
+	t.Parallel()
+	a := testAccounts(t)
+	ctx := context.Background()
+	adminID, target, other := createUser(t, a, "admin@example.com"), createUser(t, a, "target@example.com"), createUser(t, a, "other@example.com")
+	svc := &Service{accounts: a, log: a.log}
+	as := func(p *identityv1.Principal) context.Context { return authn.WithPrincipal(ctx, p) }
+	adminCtx := as(&identityv1.Principal{Kind: identityv1.Principal_KIND_USER, UserId: adminID, GlobalAdmin: true})
+	var tokens []string
+	for _, uid := range []string{target, target, other} {
+		res, err := a.openSession(ctx, uid, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, res.AccessToken)
+	}
+
+	for name, c := range map[string]context.Context{
+		"a user":     as(&identityv1.Principal{Kind: identityv1.Principal_KIND_USER, UserId: other}),
+		"an API key": as(&identityv1.Principal{Kind: identityv1.Principal_KIND_API_KEY, UserId: adminID, GlobalAdmin: true}),
+	} {
+		if _, err := svc.RevokeUserSessions(c, &identityv1.RevokeUserSessionsRequest{UserId: target}); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, id := range []string{mustUUID(), "not-a-uuid"} {
+		if _, err := svc.RevokeUserSessions(adminCtx, &identityv1.RevokeUserSessionsRequest{UserId: id}); status.Code(err) != codes.NotFound {
+			t.Errorf("%q: %v", id, err)
+		}
+	}
+	resp, err := svc.RevokeUserSessions(adminCtx, &identityv1.RevokeUserSessionsRequest{UserId: target, Reason: "lost laptop"})
+	if err != nil || resp.GetSessionsRevoked() != 2 {
+		t.Fatalf("%+v, %v", resp, err)
+	}
+	for _, tok := range tokens[:2] {
+		if _, err := a.Authenticate(ctx, tok); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("a revoked session: %v", err)
+		}
+	}
+	if _, err := a.Authenticate(ctx, tokens[2]); err != nil {
+		t.Errorf("another user's session: %v", err)
+	}
+	if _, err := a.openSession(ctx, target, "test"); err != nil { // not disabled: signs in again
+		t.Fatal(err)
+	}
+	var found bool
+	for _, ev := range auditEvents(t, a) {
+		if ev.GetAction() == "identity.user.sessions.revoke" && ev.GetResourceId() == target && ev.GetActor().GetId() == adminID &&
+			ev.GetDetails().GetFields()["reason"].GetStringValue() == "lost laptop" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("not audited")
+	}
+}

@@ -2693,6 +2693,104 @@ func (x *DisableUserResponse) GetApiKeysRevoked() int32 {
 	return 0
 }
 
+type RevokeUserSessionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's id. An id that names no account, well-formed or not, is NotFound.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Why, for the audit trail.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeUserSessionsRequest) Reset() {
+	*x = RevokeUserSessionsRequest{}
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeUserSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeUserSessionsRequest) ProtoMessage() {}
+
+func (x *RevokeUserSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeUserSessionsRequest.ProtoReflect.Descriptor instead.
+func (*RevokeUserSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RevokeUserSessionsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RevokeUserSessionsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokeUserSessionsResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	SessionsRevoked int32                  `protobuf:"varint,1,opt,name=sessions_revoked,json=sessionsRevoked,proto3" json:"sessions_revoked,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RevokeUserSessionsResponse) Reset() {
+	*x = RevokeUserSessionsResponse{}
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeUserSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeUserSessionsResponse) ProtoMessage() {}
+
+func (x *RevokeUserSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeUserSessionsResponse.ProtoReflect.Descriptor instead.
+func (*RevokeUserSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *RevokeUserSessionsResponse) GetSessionsRevoked() int32 {
+	if x != nil {
+		return x.SessionsRevoked
+	}
+	return 0
+}
+
 type EnableUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account's id. An id that names no account, well-formed or not, is NotFound.
@@ -2705,7 +2803,7 @@ type EnableUserRequest struct {
 
 func (x *EnableUserRequest) Reset() {
 	*x = EnableUserRequest{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[50]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +2815,7 @@ func (x *EnableUserRequest) String() string {
 func (*EnableUserRequest) ProtoMessage() {}
 
 func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[50]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +2828,7 @@ func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserRequest.ProtoReflect.Descriptor instead.
 func (*EnableUserRequest) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{50}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *EnableUserRequest) GetUserId() string {
@@ -2755,7 +2853,7 @@ type EnableUserResponse struct {
 
 func (x *EnableUserResponse) Reset() {
 	*x = EnableUserResponse{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[51]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +2865,7 @@ func (x *EnableUserResponse) String() string {
 func (*EnableUserResponse) ProtoMessage() {}
 
 func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[51]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +2878,7 @@ func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserResponse.ProtoReflect.Descriptor instead.
 func (*EnableUserResponse) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{51}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{53}
 }
 
 type AuthenticateRequest struct {
@@ -2793,7 +2891,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +2903,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +2916,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{52}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AuthenticateRequest) GetCredential() string {
@@ -2837,7 +2935,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2947,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2960,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{53}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AuthenticateResponse) GetPrincipal() *Principal {
@@ -2882,7 +2980,7 @@ type LookupUsersRequest struct {
 
 func (x *LookupUsersRequest) Reset() {
 	*x = LookupUsersRequest{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +2992,7 @@ func (x *LookupUsersRequest) String() string {
 func (*LookupUsersRequest) ProtoMessage() {}
 
 func (x *LookupUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3005,7 @@ func (x *LookupUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsersRequest.ProtoReflect.Descriptor instead.
 func (*LookupUsersRequest) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{54}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *LookupUsersRequest) GetIds() []string {
@@ -2933,7 +3031,7 @@ type LookupUsersResponse struct {
 
 func (x *LookupUsersResponse) Reset() {
 	*x = LookupUsersResponse{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3043,7 @@ func (x *LookupUsersResponse) String() string {
 func (*LookupUsersResponse) ProtoMessage() {}
 
 func (x *LookupUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3056,7 @@ func (x *LookupUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsersResponse.ProtoReflect.Descriptor instead.
 func (*LookupUsersResponse) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{55}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *LookupUsersResponse) GetUsers() []*User {
@@ -3168,7 +3266,12 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"j\n" +
 	"\x13DisableUserResponse\x12)\n" +
 	"\x10sessions_revoked\x18\x01 \x01(\x05R\x0fsessionsRevoked\x12(\n" +
-	"\x10api_keys_revoked\x18\x02 \x01(\x05R\x0eapiKeysRevoked\"Y\n" +
+	"\x10api_keys_revoked\x18\x02 \x01(\x05R\x0eapiKeysRevoked\"a\n" +
+	"\x19RevokeUserSessionsRequest\x12\"\n" +
+	"\auser_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06userId\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"G\n" +
+	"\x1aRevokeUserSessionsResponse\x12)\n" +
+	"\x10sessions_revoked\x18\x01 \x01(\x05R\x0fsessionsRevoked\"Y\n" +
 	"\x11EnableUserRequest\x12\"\n" +
 	"\auser_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06userId\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"\x14\n" +
@@ -3184,7 +3287,7 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\x03ids\x18\x01 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x03ids\x12&\n" +
 	"\x06emails\x18\x02 \x03(\tB\x0e\xbaH\v\x92\x01\b\x10d\"\x04r\x02`\x01R\x06emails\"G\n" +
 	"\x13LookupUsersResponse\x120\n" +
-	"\x05users\x18\x01 \x03(\v2\x1a.pythorix.identity.v1.UserR\x05users2\xcc\x1c\n" +
+	"\x05users\x18\x01 \x03(\v2\x1a.pythorix.identity.v1.UserR\x05users2\x82\x1e\n" +
 	"\x0fIdentityService\x12u\n" +
 	"\x06Signup\x12#.pythorix.identity.v1.SignupRequest\x1a$.pythorix.identity.v1.SignupResponse\" \x82\x80\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12\x8a\x01\n" +
 	"\vVerifyEmail\x12(.pythorix.identity.v1.VerifyEmailRequest\x1a).pythorix.identity.v1.VerifyEmailResponse\"&\x82\x80\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/verify-email\x12\xa6\x01\n" +
@@ -3212,7 +3315,8 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\rapi_keys.read\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/api-keys\x12\x96\x01\n" +
 	"\fRevokeApiKey\x12).pythorix.identity.v1.RevokeApiKeyRequest\x1a*.pythorix.identity.v1.RevokeApiKeyResponse\"/\x82\x80\x19\x12(\x01\n" +
 	"\x0eapi_keys.write\x82\xd3\xe4\x93\x02\x13*\x11/v1/api-keys/{id}\x12\x96\x01\n" +
-	"\vDisableUser\x12(.pythorix.identity.v1.DisableUserRequest\x1a).pythorix.identity.v1.DisableUserResponse\"2\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/admin/users/{user_id}:disable\x12\x92\x01\n" +
+	"\vDisableUser\x12(.pythorix.identity.v1.DisableUserRequest\x1a).pythorix.identity.v1.DisableUserResponse\"2\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/admin/users/{user_id}:disable\x12\xb3\x01\n" +
+	"\x12RevokeUserSessions\x12/.pythorix.identity.v1.RevokeUserSessionsRequest\x1a0.pythorix.identity.v1.RevokeUserSessionsResponse\":\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02.:\x01*\")/v1/admin/users/{user_id}/sessions:revoke\x12\x92\x01\n" +
 	"\n" +
 	"EnableUser\x12'.pythorix.identity.v1.EnableUserRequest\x1a(.pythorix.identity.v1.EnableUserResponse\"1\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02%:\x01*\" /v1/admin/users/{user_id}:enable\x12v\n" +
 	"\fAuthenticate\x12).pythorix.identity.v1.AuthenticateRequest\x1a*.pythorix.identity.v1.AuthenticateResponse\"\x0f\x82\x80\x19\v\"\t\n" +
@@ -3234,7 +3338,7 @@ func file_pythorix_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_pythorix_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pythorix_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_pythorix_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_pythorix_identity_v1_identity_proto_goTypes = []any{
 	(Principal_Kind)(0),                   // 0: pythorix.identity.v1.Principal.Kind
 	(*User)(nil),                          // 1: pythorix.identity.v1.User
@@ -3287,32 +3391,34 @@ var file_pythorix_identity_v1_identity_proto_goTypes = []any{
 	(*RevokeApiKeyResponse)(nil),          // 48: pythorix.identity.v1.RevokeApiKeyResponse
 	(*DisableUserRequest)(nil),            // 49: pythorix.identity.v1.DisableUserRequest
 	(*DisableUserResponse)(nil),           // 50: pythorix.identity.v1.DisableUserResponse
-	(*EnableUserRequest)(nil),             // 51: pythorix.identity.v1.EnableUserRequest
-	(*EnableUserResponse)(nil),            // 52: pythorix.identity.v1.EnableUserResponse
-	(*AuthenticateRequest)(nil),           // 53: pythorix.identity.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),          // 54: pythorix.identity.v1.AuthenticateResponse
-	(*LookupUsersRequest)(nil),            // 55: pythorix.identity.v1.LookupUsersRequest
-	(*LookupUsersResponse)(nil),           // 56: pythorix.identity.v1.LookupUsersResponse
-	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
+	(*RevokeUserSessionsRequest)(nil),     // 51: pythorix.identity.v1.RevokeUserSessionsRequest
+	(*RevokeUserSessionsResponse)(nil),    // 52: pythorix.identity.v1.RevokeUserSessionsResponse
+	(*EnableUserRequest)(nil),             // 53: pythorix.identity.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),            // 54: pythorix.identity.v1.EnableUserResponse
+	(*AuthenticateRequest)(nil),           // 55: pythorix.identity.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),          // 56: pythorix.identity.v1.AuthenticateResponse
+	(*LookupUsersRequest)(nil),            // 57: pythorix.identity.v1.LookupUsersRequest
+	(*LookupUsersResponse)(nil),           // 58: pythorix.identity.v1.LookupUsersResponse
+	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
 }
 var file_pythorix_identity_v1_identity_proto_depIdxs = []int32{
-	57, // 0: pythorix.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	57, // 1: pythorix.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	57, // 2: pythorix.identity.v1.Session.last_seen_time:type_name -> google.protobuf.Timestamp
-	57, // 3: pythorix.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	57, // 4: pythorix.identity.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	57, // 5: pythorix.identity.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	57, // 6: pythorix.identity.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
-	57, // 7: pythorix.identity.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	59, // 0: pythorix.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	59, // 1: pythorix.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	59, // 2: pythorix.identity.v1.Session.last_seen_time:type_name -> google.protobuf.Timestamp
+	59, // 3: pythorix.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 4: pythorix.identity.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	59, // 5: pythorix.identity.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 6: pythorix.identity.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
+	59, // 7: pythorix.identity.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: pythorix.identity.v1.Principal.kind:type_name -> pythorix.identity.v1.Principal.Kind
-	57, // 9: pythorix.identity.v1.Principal.expire_time:type_name -> google.protobuf.Timestamp
-	57, // 10: pythorix.identity.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	57, // 11: pythorix.identity.v1.LoginMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
-	57, // 12: pythorix.identity.v1.OidcCallbackResponse.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 9: pythorix.identity.v1.Principal.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 10: pythorix.identity.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 11: pythorix.identity.v1.LoginMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 12: pythorix.identity.v1.OidcCallbackResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 13: pythorix.identity.v1.GetMeResponse.user:type_name -> pythorix.identity.v1.User
 	1,  // 14: pythorix.identity.v1.UpdateMeResponse.user:type_name -> pythorix.identity.v1.User
 	2,  // 15: pythorix.identity.v1.ListSessionsResponse.sessions:type_name -> pythorix.identity.v1.Session
-	57, // 16: pythorix.identity.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 16: pythorix.identity.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 17: pythorix.identity.v1.CreateApiKeyResponse.api_key:type_name -> pythorix.identity.v1.ApiKey
 	3,  // 18: pythorix.identity.v1.ListApiKeysResponse.api_keys:type_name -> pythorix.identity.v1.ApiKey
 	4,  // 19: pythorix.identity.v1.AuthenticateResponse.principal:type_name -> pythorix.identity.v1.Principal
@@ -3340,37 +3446,39 @@ var file_pythorix_identity_v1_identity_proto_depIdxs = []int32{
 	45, // 41: pythorix.identity.v1.IdentityService.ListApiKeys:input_type -> pythorix.identity.v1.ListApiKeysRequest
 	47, // 42: pythorix.identity.v1.IdentityService.RevokeApiKey:input_type -> pythorix.identity.v1.RevokeApiKeyRequest
 	49, // 43: pythorix.identity.v1.IdentityService.DisableUser:input_type -> pythorix.identity.v1.DisableUserRequest
-	51, // 44: pythorix.identity.v1.IdentityService.EnableUser:input_type -> pythorix.identity.v1.EnableUserRequest
-	53, // 45: pythorix.identity.v1.IdentityService.Authenticate:input_type -> pythorix.identity.v1.AuthenticateRequest
-	55, // 46: pythorix.identity.v1.IdentityService.LookupUsers:input_type -> pythorix.identity.v1.LookupUsersRequest
-	6,  // 47: pythorix.identity.v1.IdentityService.Signup:output_type -> pythorix.identity.v1.SignupResponse
-	8,  // 48: pythorix.identity.v1.IdentityService.VerifyEmail:output_type -> pythorix.identity.v1.VerifyEmailResponse
-	10, // 49: pythorix.identity.v1.IdentityService.ResendVerification:output_type -> pythorix.identity.v1.ResendVerificationResponse
-	12, // 50: pythorix.identity.v1.IdentityService.Login:output_type -> pythorix.identity.v1.LoginResponse
-	14, // 51: pythorix.identity.v1.IdentityService.LoginMfa:output_type -> pythorix.identity.v1.LoginMfaResponse
-	16, // 52: pythorix.identity.v1.IdentityService.Logout:output_type -> pythorix.identity.v1.LogoutResponse
-	18, // 53: pythorix.identity.v1.IdentityService.RequestPasswordReset:output_type -> pythorix.identity.v1.RequestPasswordResetResponse
-	20, // 54: pythorix.identity.v1.IdentityService.ResetPassword:output_type -> pythorix.identity.v1.ResetPasswordResponse
-	22, // 55: pythorix.identity.v1.IdentityService.StartOidc:output_type -> pythorix.identity.v1.StartOidcResponse
-	24, // 56: pythorix.identity.v1.IdentityService.OidcCallback:output_type -> pythorix.identity.v1.OidcCallbackResponse
-	26, // 57: pythorix.identity.v1.IdentityService.GetMe:output_type -> pythorix.identity.v1.GetMeResponse
-	28, // 58: pythorix.identity.v1.IdentityService.UpdateMe:output_type -> pythorix.identity.v1.UpdateMeResponse
-	30, // 59: pythorix.identity.v1.IdentityService.ChangePassword:output_type -> pythorix.identity.v1.ChangePasswordResponse
-	32, // 60: pythorix.identity.v1.IdentityService.ListSessions:output_type -> pythorix.identity.v1.ListSessionsResponse
-	34, // 61: pythorix.identity.v1.IdentityService.RevokeSession:output_type -> pythorix.identity.v1.RevokeSessionResponse
-	36, // 62: pythorix.identity.v1.IdentityService.EnrollTotp:output_type -> pythorix.identity.v1.EnrollTotpResponse
-	38, // 63: pythorix.identity.v1.IdentityService.ConfirmTotp:output_type -> pythorix.identity.v1.ConfirmTotpResponse
-	40, // 64: pythorix.identity.v1.IdentityService.DisableTotp:output_type -> pythorix.identity.v1.DisableTotpResponse
-	42, // 65: pythorix.identity.v1.IdentityService.RegenerateBackupCodes:output_type -> pythorix.identity.v1.RegenerateBackupCodesResponse
-	44, // 66: pythorix.identity.v1.IdentityService.CreateApiKey:output_type -> pythorix.identity.v1.CreateApiKeyResponse
-	46, // 67: pythorix.identity.v1.IdentityService.ListApiKeys:output_type -> pythorix.identity.v1.ListApiKeysResponse
-	48, // 68: pythorix.identity.v1.IdentityService.RevokeApiKey:output_type -> pythorix.identity.v1.RevokeApiKeyResponse
-	50, // 69: pythorix.identity.v1.IdentityService.DisableUser:output_type -> pythorix.identity.v1.DisableUserResponse
-	52, // 70: pythorix.identity.v1.IdentityService.EnableUser:output_type -> pythorix.identity.v1.EnableUserResponse
-	54, // 71: pythorix.identity.v1.IdentityService.Authenticate:output_type -> pythorix.identity.v1.AuthenticateResponse
-	56, // 72: pythorix.identity.v1.IdentityService.LookupUsers:output_type -> pythorix.identity.v1.LookupUsersResponse
-	47, // [47:73] is the sub-list for method output_type
-	21, // [21:47] is the sub-list for method input_type
+	51, // 44: pythorix.identity.v1.IdentityService.RevokeUserSessions:input_type -> pythorix.identity.v1.RevokeUserSessionsRequest
+	53, // 45: pythorix.identity.v1.IdentityService.EnableUser:input_type -> pythorix.identity.v1.EnableUserRequest
+	55, // 46: pythorix.identity.v1.IdentityService.Authenticate:input_type -> pythorix.identity.v1.AuthenticateRequest
+	57, // 47: pythorix.identity.v1.IdentityService.LookupUsers:input_type -> pythorix.identity.v1.LookupUsersRequest
+	6,  // 48: pythorix.identity.v1.IdentityService.Signup:output_type -> pythorix.identity.v1.SignupResponse
+	8,  // 49: pythorix.identity.v1.IdentityService.VerifyEmail:output_type -> pythorix.identity.v1.VerifyEmailResponse
+	10, // 50: pythorix.identity.v1.IdentityService.ResendVerification:output_type -> pythorix.identity.v1.ResendVerificationResponse
+	12, // 51: pythorix.identity.v1.IdentityService.Login:output_type -> pythorix.identity.v1.LoginResponse
+	14, // 52: pythorix.identity.v1.IdentityService.LoginMfa:output_type -> pythorix.identity.v1.LoginMfaResponse
+	16, // 53: pythorix.identity.v1.IdentityService.Logout:output_type -> pythorix.identity.v1.LogoutResponse
+	18, // 54: pythorix.identity.v1.IdentityService.RequestPasswordReset:output_type -> pythorix.identity.v1.RequestPasswordResetResponse
+	20, // 55: pythorix.identity.v1.IdentityService.ResetPassword:output_type -> pythorix.identity.v1.ResetPasswordResponse
+	22, // 56: pythorix.identity.v1.IdentityService.StartOidc:output_type -> pythorix.identity.v1.StartOidcResponse
+	24, // 57: pythorix.identity.v1.IdentityService.OidcCallback:output_type -> pythorix.identity.v1.OidcCallbackResponse
+	26, // 58: pythorix.identity.v1.IdentityService.GetMe:output_type -> pythorix.identity.v1.GetMeResponse
+	28, // 59: pythorix.identity.v1.IdentityService.UpdateMe:output_type -> pythorix.identity.v1.UpdateMeResponse
+	30, // 60: pythorix.identity.v1.IdentityService.ChangePassword:output_type -> pythorix.identity.v1.ChangePasswordResponse
+	32, // 61: pythorix.identity.v1.IdentityService.ListSessions:output_type -> pythorix.identity.v1.ListSessionsResponse
+	34, // 62: pythorix.identity.v1.IdentityService.RevokeSession:output_type -> pythorix.identity.v1.RevokeSessionResponse
+	36, // 63: pythorix.identity.v1.IdentityService.EnrollTotp:output_type -> pythorix.identity.v1.EnrollTotpResponse
+	38, // 64: pythorix.identity.v1.IdentityService.ConfirmTotp:output_type -> pythorix.identity.v1.ConfirmTotpResponse
+	40, // 65: pythorix.identity.v1.IdentityService.DisableTotp:output_type -> pythorix.identity.v1.DisableTotpResponse
+	42, // 66: pythorix.identity.v1.IdentityService.RegenerateBackupCodes:output_type -> pythorix.identity.v1.RegenerateBackupCodesResponse
+	44, // 67: pythorix.identity.v1.IdentityService.CreateApiKey:output_type -> pythorix.identity.v1.CreateApiKeyResponse
+	46, // 68: pythorix.identity.v1.IdentityService.ListApiKeys:output_type -> pythorix.identity.v1.ListApiKeysResponse
+	48, // 69: pythorix.identity.v1.IdentityService.RevokeApiKey:output_type -> pythorix.identity.v1.RevokeApiKeyResponse
+	50, // 70: pythorix.identity.v1.IdentityService.DisableUser:output_type -> pythorix.identity.v1.DisableUserResponse
+	52, // 71: pythorix.identity.v1.IdentityService.RevokeUserSessions:output_type -> pythorix.identity.v1.RevokeUserSessionsResponse
+	54, // 72: pythorix.identity.v1.IdentityService.EnableUser:output_type -> pythorix.identity.v1.EnableUserResponse
+	56, // 73: pythorix.identity.v1.IdentityService.Authenticate:output_type -> pythorix.identity.v1.AuthenticateResponse
+	58, // 74: pythorix.identity.v1.IdentityService.LookupUsers:output_type -> pythorix.identity.v1.LookupUsersResponse
+	48, // [48:75] is the sub-list for method output_type
+	21, // [21:48] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -3388,7 +3496,7 @@ func file_pythorix_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pythorix_identity_v1_identity_proto_rawDesc), len(file_pythorix_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   56,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,7 @@ const (
 	IdentityService_ListApiKeys_FullMethodName           = "/pythorix.identity.v1.IdentityService/ListApiKeys"
 	IdentityService_RevokeApiKey_FullMethodName          = "/pythorix.identity.v1.IdentityService/RevokeApiKey"
 	IdentityService_DisableUser_FullMethodName           = "/pythorix.identity.v1.IdentityService/DisableUser"
+	IdentityService_RevokeUserSessions_FullMethodName    = "/pythorix.identity.v1.IdentityService/RevokeUserSessions"
 	IdentityService_EnableUser_FullMethodName            = "/pythorix.identity.v1.IdentityService/EnableUser"
 	IdentityService_Authenticate_FullMethodName          = "/pythorix.identity.v1.IdentityService/Authenticate"
 	IdentityService_LookupUsers_FullMethodName           = "/pythorix.identity.v1.IdentityService/LookupUsers"
@@ -105,6 +106,11 @@ type IdentityServiceClient interface {
 	// every sign-in (password, second factor, OIDC) is refused as a wrong
 	// credential would be, until EnableUser. Audited as identity.user.disable.
 	DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error)
+	// RevokeUserSessions ends every session of one user at once, on every
+	// replica, without disabling the account: the user may sign in again.
+	// Platform admins only (PermissionDenied otherwise; NotFound for an unknown
+	// or malformed id). Audited as identity.user.sessions.revoke.
+	RevokeUserSessions(ctx context.Context, in *RevokeUserSessionsRequest, opts ...grpc.CallOption) (*RevokeUserSessionsResponse, error)
 	// EnableUser lets a disabled account sign in again; the sessions and API
 	// keys revoked when it was disabled stay revoked. Platform admins only.
 	EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error)
@@ -353,6 +359,16 @@ func (c *identityServiceClient) DisableUser(ctx context.Context, in *DisableUser
 	return out, nil
 }
 
+func (c *identityServiceClient) RevokeUserSessions(ctx context.Context, in *RevokeUserSessionsRequest, opts ...grpc.CallOption) (*RevokeUserSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeUserSessionsResponse)
+	err := c.cc.Invoke(ctx, IdentityService_RevokeUserSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *identityServiceClient) EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(EnableUserResponse)
@@ -441,6 +457,11 @@ type IdentityServiceServer interface {
 	// every sign-in (password, second factor, OIDC) is refused as a wrong
 	// credential would be, until EnableUser. Audited as identity.user.disable.
 	DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error)
+	// RevokeUserSessions ends every session of one user at once, on every
+	// replica, without disabling the account: the user may sign in again.
+	// Platform admins only (PermissionDenied otherwise; NotFound for an unknown
+	// or malformed id). Audited as identity.user.sessions.revoke.
+	RevokeUserSessions(context.Context, *RevokeUserSessionsRequest) (*RevokeUserSessionsResponse, error)
 	// EnableUser lets a disabled account sign in again; the sessions and API
 	// keys revoked when it was disabled stay revoked. Platform admins only.
 	EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error)
@@ -527,6 +548,9 @@ func (UnimplementedIdentityServiceServer) RevokeApiKey(context.Context, *RevokeA
 }
 func (UnimplementedIdentityServiceServer) DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableUser not implemented")
+}
+func (UnimplementedIdentityServiceServer) RevokeUserSessions(context.Context, *RevokeUserSessionsRequest) (*RevokeUserSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeUserSessions not implemented")
 }
 func (UnimplementedIdentityServiceServer) EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EnableUser not implemented")
@@ -972,6 +996,24 @@ func _IdentityService_DisableUser_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_RevokeUserSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeUserSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).RevokeUserSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_RevokeUserSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).RevokeUserSessions(ctx, req.(*RevokeUserSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IdentityService_EnableUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EnableUserRequest)
 	if err := dec(in); err != nil {
@@ -1124,6 +1166,10 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DisableUser",
 			Handler:    _IdentityService_DisableUser_Handler,
+		},
+		{
+			MethodName: "RevokeUserSessions",
+			Handler:    _IdentityService_RevokeUserSessions_Handler,
 		},
 		{
 			MethodName: "EnableUser",
