@@ -106,7 +106,7 @@ func (s *Server) Dial(service, addr string) (*grpc.ClientConn, error) {
 		return nil, err
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(mtls.ClientCredentials(s.tls, id)),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+		mtls.Reconnect(), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 	if err != nil {
 		return nil, fmt.Errorf("server: dial %s: %w", service, err)
 	}

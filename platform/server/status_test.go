@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,6 +38,9 @@ func TestStatusOf(t *testing.T) {
 		{"unknown never leaks", errors.New("pq: password authentication failed for user svc"), codes.Internal, "internal error"},
 		{"dependency away", fmt.Errorf("insert: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), codes.Unavailable, "retry"},
 		{"connection dropped", fmt.Errorf("query: %w", io.ErrUnexpectedEOF), codes.Unavailable, "retry"},
+		{"postgres shutting down", fmt.Errorf("query: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}), codes.Unavailable, "retry"},
+		{"postgres starting up", fmt.Errorf("connect: %w", &pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}), codes.Unavailable, "retry"},
+		{"a constraint is not an outage", fmt.Errorf("insert: %w", &pgconn.PgError{Code: "23505", Message: "duplicate key"}), codes.Internal, "internal error"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

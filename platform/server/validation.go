@@ -190,10 +190,16 @@ func StatusOf(ctx context.Context, log *slog.Logger, err error, known map[error]
 }
 
 // unreachable reports an error of a dependency that could not be reached
-// or dropped the connection.
+// or dropped the connection, including PostgreSQL going down or starting
+// up (SQLSTATE class 57P, operator intervention: admin_shutdown,
+// crash_shutdown, cannot_connect_now) and its connection exceptions (08).
 func unreachable(err error) bool {
 	var connect *pgconn.ConnectError
 	var netErr net.Error
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
+	}
 	return errors.As(err, &connect) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }

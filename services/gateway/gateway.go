@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 		}
 		conn, err := grpc.NewClient(addr,
 			grpc.WithTransportCredentials(mtls.ClientCredentials(g.svid, id)),
+			mtls.Reconnect(),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),
 		)

@@ -70,7 +70,9 @@ func NewQueue(db *pgxpool.Pool, scans *Scans, integrations integrationsv1.Integr
 		Workers:              workers,
 		MaxAttempts:          l.MaxAttempts,
 		JobTimeout:           l.Timeout + 30*time.Second,
-		RescueStuckJobsAfter: l.Timeout + 2*time.Minute,
+		// No live job runs past JobTimeout: one still running well after it
+		// belongs to a worker that died (a killed process) and is rescued.
+		RescueStuckJobsAfter: l.Timeout + time.Minute,
 		FetchCooldown:        50 * time.Millisecond,
 		FetchPollInterval:    500 * time.Millisecond,
 		// The service's role owns nothing, so it cannot reindex River's tables.
