@@ -156,10 +156,17 @@ func (p *process) memory() (rss, peak int64) {
 	return rss, peak
 }
 
+// tail is the end of the process's log, after its first unexpected errors.
 func (p *process) tail() string {
 	b, _ := os.ReadFile(p.log)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-10):], "\n")
+	var failed []string
+	for _, l := range lines {
+		if strings.Contains(l, `"operation failed"`) && len(failed) < 10 {
+			failed = append(failed, l)
+		}
+	}
+	return strings.Join(append(failed, lines[max(0, len(lines)-10):]...), "\n")
 }
 
 // ProcessOptions adjust a process suite.
@@ -169,6 +176,8 @@ type ProcessOptions struct {
 	// AdminURL is the PostgreSQL server the services' databases live on
 	// (default: the test server).
 	AdminURL string
+	// Database rewrites the database URL each service is given (through a proxy).
+	Database func(url string) string
 }
 
 // StartProcesses runs the suite as `make run` does: each service and the
@@ -220,6 +229,9 @@ func StartProcesses(t testing.TB, po ...ProcessOptions) (*Suite, map[string]*pro
 		if o.AdminURL != "" {
 			opts.AdminURL = o.AdminURL
 		}
+		if o.Database != nil {
+			opts.Database = o.Database
+		}
 	}
 	logs := t.TempDir()
 	procs := map[string]*process{}
@@ -237,6 +249,9 @@ func StartProcesses(t testing.TB, po ...ProcessOptions) (*Suite, map[string]*pro
 			}
 			env["PYTHORIX_GRPC_ADDR"] = env["PYTHORIX_"+strings.ToUpper(name)+"_ADDR"]
 			s.databases[name] = env["DATABASE_URL"]
+			if opts.Database != nil {
+				env["DATABASE_URL"] = opts.Database(env["DATABASE_URL"])
+			}
 		}
 		p := &process{name: name, bin: filepath.Join(bin, filepath.Base(pkg)), log: filepath.Join(logs, name+".log")}
 		for k, v := range env {
