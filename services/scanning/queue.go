@@ -66,10 +66,10 @@ func NewQueue(db *pgxpool.Pool, scans *Scans, integrations integrationsv1.Integr
 	}
 	l := scans.limits
 	client, err := river.NewClient(riverpgxv5.New(db), &river.Config{
-		Queues:               queues,
-		Workers:              workers,
-		MaxAttempts:          l.MaxAttempts,
-		JobTimeout:           l.Timeout + 30*time.Second,
+		Queues:      queues,
+		Workers:     workers,
+		MaxAttempts: l.MaxAttempts,
+		JobTimeout:  l.Timeout + 30*time.Second,
 		// No live job runs past JobTimeout: one still running well after it
 		// belongs to a worker that died (a killed process) and is rescued.
 		RescueStuckJobsAfter: l.Timeout + time.Minute,
