@@ -2,31 +2,20 @@ package e2e_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // call sends a JSON request with an optional bearer token and decodes the
 // JSON answer into a generic map.
 func (s *Suite) call(t testing.TB, c *http.Client, method, url string, body any, token string) (int, map[string]any, http.Header) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	req := jsonRequest(t, method, url, body, bearer(token))
 	if c == nil {
 		c = s.Client
 	}
@@ -99,4 +88,45 @@ func fieldNamed(out map[string]any) []string {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// jsonRequest builds a request with body as JSON (nil for none) and the headers.
+func jsonRequest(t testing.TB, method, url string, body any, headers map[string]string) *http.Request {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return req
+}
+
+// bearer is the Authorization header of a token (none for "").
+func bearer(token string) map[string]string {
+	if token == "" {
+		return nil
+	}
+	return map[string]string{"Authorization": "Bearer " + token}
+}
+
+// db connects to a service's database for the rest of the test (to read
+// raw rows, or to do what an operator does there).
+func (s *Suite) db(t testing.TB, service string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.databases[service])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

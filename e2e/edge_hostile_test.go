@@ -20,21 +20,7 @@ import (
 // status, the raw body and the response headers.
 func hostileRequest(t *testing.T, c *http.Client, method, target string, headers map[string]string, body any) (int, []byte, http.Header) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, target, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
+	req := jsonRequest(t, method, target, body, headers)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,21 +56,7 @@ func (l *faultLoad) do(t testing.TB, org, method, path string, body any) (int, m
 // try is one request through the gateway; a request the gateway never
 // answered (it was killed, say) is status 0, not a test failure.
 func (l *faultLoad) try(t testing.TB, org, method, path string, body any, token string) (int, map[string]any) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, l.s.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	req := jsonRequest(t, method, l.s.URL+path, body, bearer(token))
 	if org != "" {
 		req.Header.Set("X-Org-Id", org)
 	}

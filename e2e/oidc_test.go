@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/oauth2-proxy/mockoidc"
 	"github.com/pquerna/otp/totp"
 
@@ -184,11 +183,7 @@ func (s *Suite) cookie(b *http.Client, name string) string {
 func (s *Suite) identityFootprint(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, s.databases["identity"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := s.db(t, "identity")
 	var users, identities, sessions, challenges int
 	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM oidc_identities),
 		(SELECT count(*) FROM sessions), (SELECT count(*) FROM mfa_challenges)`).Scan(&users, &identities, &sessions, &challenges); err != nil {

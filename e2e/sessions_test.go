@@ -29,11 +29,7 @@ func eventually(t *testing.T, what string, check func() bool) {
 func (s *Suite) makeGlobalAdmin(t *testing.T, email string) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, s.databases["identity"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := s.db(t, "identity")
 	if tag, err := conn.Exec(ctx, `UPDATE users SET global_admin = true WHERE email = $1`, email); err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("make %s a platform admin: %v", email, err)
 	}
@@ -44,11 +40,7 @@ func (s *Suite) makeGlobalAdmin(t *testing.T, email string) {
 func (s *Suite) platformEvent(t *testing.T, action, resourceID string) (actor string) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, s.databases["audit"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := s.db(t, "audit")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
