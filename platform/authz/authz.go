@@ -22,9 +22,18 @@ import (
 	"github.com/pythorix/pythorix/platform/roles"
 )
 
-// Resolver answers a user's role in an organisation (roles.None when not a member).
+// Resolver answers a user's membership of an organisation.
 type Resolver interface {
-	Resolve(ctx context.Context, userID, orgID string) (roles.Role, error)
+	Resolve(ctx context.Context, userID, orgID string) (Membership, error)
+}
+
+// Membership is a user's standing in an organisation: the role (roles.None
+// when not a member) and the organisation's policy that applies to it.
+type Membership struct {
+	Role roles.Role
+	// RequireMFA is the organisation's two-factor policy, known whether or not
+	// the user is a member (platform admins acting in it are subject to it).
+	RequireMFA bool
 }
 
 // Checker implements authn.MembershipChecker with an in-process cache.
@@ -41,7 +50,7 @@ type Checker struct {
 }
 
 type entry struct {
-	role    roles.Role
+	m       Membership
 	expires time.Time
 }
 
@@ -60,6 +69,20 @@ var errNoOrg = func() error {
 // errNotFound hides whether a foreign organisation exists.
 var errNotFound = status.Error(codes.NotFound, "organisation not found")
 
+// MFARequiredReason is the google.rpc.ErrorInfo reason of a call refused by an
+// organisation's two-factor policy, for clients to recognise.
+const MFARequiredReason = "MFA_REQUIRED"
+
+// errMFARequired refuses a session without a second factor in an organisation
+// that requires one; it names the way out, since every role gets it.
+var errMFARequired = func() error {
+	st, _ := status.New(codes.PermissionDenied, "this organisation requires two-factor authentication: "+
+		"enable it (POST /v1/me/totp:enroll, then /v1/me/totp:confirm) and sign in again with your code").
+		WithDetails(&errdetails.ErrorInfo{Reason: MFARequiredReason, Domain: "pythorix.io",
+			Metadata: map[string]string{"enroll": "/v1/me/totp:enroll"}})
+	return st.Err()
+}()
+
 // Check implements authn.MembershipChecker.
 func (c *Checker) Check(ctx context.Context, p *identityv1.Principal, orgID string, rule *optionsv1.Access) error {
 	permission := rule.GetPermission()
@@ -71,15 +94,22 @@ func (c *Checker) Check(ctx context.Context, p *identityv1.Principal, orgID stri
 	}
 	switch p.GetKind() {
 	case identityv1.Principal_KIND_USER:
-		role, err := c.role(ctx, p.GetUserId(), orgID)
+		m, err := c.membership(ctx, p.GetUserId(), orgID)
 		if err != nil {
 			return err
 		}
+		role := m.Role
 		if role == roles.None && p.GetGlobalAdmin() {
 			role = roles.Admin // platform admins act as Admin in every organisation
 		}
 		if role == roles.None {
 			return errNotFound
+		}
+		// Whatever the role, platform admins included: the policy is the
+		// organisation's. API keys (below) are the machines' pathway, created
+		// by a member who passed this check, and are not subject to it.
+		if m.RequireMFA && !p.GetMfa() {
+			return errMFARequired
 		}
 		if !roles.Allows(role, permission) {
 			return status.Errorf(codes.PermissionDenied, "your role (%s) does not allow %s", role, permission)
@@ -96,11 +126,11 @@ func (c *Checker) Check(ctx context.Context, p *identityv1.Principal, orgID stri
 			return status.Errorf(codes.PermissionDenied, "the API key's scopes do not include %s", permission)
 		}
 		// A key never exceeds what its creator may still do in the organisation.
-		role, err := c.role(ctx, p.GetUserId(), orgID)
+		m, err := c.membership(ctx, p.GetUserId(), orgID)
 		if err != nil {
 			return err
 		}
-		if !roles.Allows(role, permission) {
+		if !roles.Allows(m.Role, permission) {
 			return status.Errorf(codes.PermissionDenied, "the API key's creator may no longer %s", permission)
 		}
 		return nil
@@ -108,7 +138,11 @@ func (c *Checker) Check(ctx context.Context, p *identityv1.Principal, orgID stri
 	return status.Error(codes.Unauthenticated, "authentication required")
 }
 
-func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, error) {
+// membership answers from the cache, or asks the resolver and caches the
+// answer. The organisation's policy is cached with each member's role, so a
+// change of policy is announced for the whole organisation (Publish with no
+// user) and takes effect as a role change does.
+func (c *Checker) membership(ctx context.Context, userID, orgID string) (Membership, error) {
 	key := [2]string{orgID, userID}
 	now := time.Now()
 	c.mu.Lock()
@@ -116,37 +150,39 @@ func (c *Checker) role(ctx context.Context, userID, orgID string) (roles.Role, e
 	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) && !c.down.Load() {
-		return e.role, nil
+		return e.m, nil
 	}
-	role, err := c.resolver.Resolve(ctx, userID, orgID)
+	m, err := c.resolver.Resolve(ctx, userID, orgID)
 	if err != nil {
 		if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
-			return roles.None, status.Error(codes.Unavailable, "authorization temporarily unavailable")
+			return Membership{}, status.Error(codes.Unavailable, "authorization temporarily unavailable")
 		}
-		return roles.None, err
+		return Membership{}, err
 	}
 	c.mu.Lock()
 	if c.gen != gen || c.down.Load() {
 		// A membership change arrived meanwhile, or changes cannot be heard:
 		// use the answer once, cache nothing.
 		c.mu.Unlock()
-		return role, nil
+		return m, nil
 	}
 	if len(c.cache) > 100_000 {
 		c.cache = map[[2]string]entry{}
 	}
-	c.cache[key] = entry{role: role, expires: now.Add(c.ttl)}
+	c.cache[key] = entry{m: m, expires: now.Add(c.ttl)}
 	c.mu.Unlock()
-	return role, nil
+	return m, nil
 }
 
 // RoleOf returns a user's role in an organisation (cached), roles.None when
 // not a member; platform admins are not promoted here.
 func (c *Checker) RoleOf(ctx context.Context, userID, orgID string) (roles.Role, error) {
-	return c.role(ctx, userID, orgID)
+	m, err := c.membership(ctx, userID, orgID)
+	return m.Role, err
 }
 
-// Forget drops cached roles: one member's, or (userID "") a whole organisation's.
+// Forget drops cached memberships: one member's, or (userID "") a whole
+// organisation's, as a change of its policy needs.
 func (c *Checker) Forget(orgID, userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -205,17 +241,18 @@ type TenancyResolver struct {
 }
 
 // Resolve implements Resolver.
-func (t TenancyResolver) Resolve(ctx context.Context, userID, orgID string) (roles.Role, error) {
+func (t TenancyResolver) Resolve(ctx context.Context, userID, orgID string) (Membership, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	resp, err := t.Client.ResolveMembership(ctx, &tenancyv1.ResolveMembershipRequest{UserId: userID, OrgId: orgID})
 	if err != nil {
-		return roles.None, err
+		return Membership{}, err
 	}
-	if !resp.GetMember() {
-		return roles.None, nil
+	m := Membership{RequireMFA: resp.GetRequireMfa()}
+	if resp.GetMember() {
+		m.Role = FromProto(resp.GetRole())
 	}
-	return FromProto(resp.GetRole()), nil
+	return m, nil
 }
 
 // protoRoles pairs the API's role enum with roles.Role.

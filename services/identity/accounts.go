@@ -376,7 +376,7 @@ func (a *Accounts) Login(ctx context.Context, email, password string) (*LoginRes
 	if totpOn {
 		res, err = a.startMFA(ctx, id)
 	} else {
-		res, err = a.openSession(ctx, id, "password")
+		res, err = a.openSession(ctx, id, "password", false)
 	}
 	if errors.Is(err, errAccountDisabled) { // disabled since the check above
 		return nil, ErrInvalidCredentials
@@ -451,7 +451,7 @@ func (a *Accounts) LoginMFA(ctx context.Context, mfaToken, code string) (*LoginR
 		return nil, ErrInvalidCode
 	}
 	_ = a.codeLimit.Reset(ctx, acct)
-	res, err := a.openSession(ctx, userID, "password+mfa")
+	res, err := a.openSession(ctx, userID, "password+mfa", true)
 	if errors.Is(err, errAccountDisabled) { // disabled while the challenge was open
 		return nil, ErrInvalidCode
 	}
@@ -503,10 +503,11 @@ func (a *Accounts) secondFactor(ctx context.Context, tx pgx.Tx, userID, code str
 
 func totpAAD(userID string) []byte { return []byte("identity/totp/" + userID) }
 
-// openSession starts a session for a user who proved who they are. It holds
-// the user's row while it counts the live sessions, so concurrent sign-ins
-// cannot exceed the cap together, and a disabling cannot miss the new session.
-func (a *Accounts) openSession(ctx context.Context, userID, method string) (*LoginResult, error) {
+// openSession starts a session for a user who proved who they are, with a
+// second factor when mfa is set (organisations that require one read it). It
+// holds the user's row while it counts the live sessions, so concurrent
+// sign-ins cannot exceed the cap together, and a disabling cannot miss the new session.
+func (a *Accounts) openSession(ctx context.Context, userID, method string, mfa bool) (*LoginResult, error) {
 	sid := mustUUID()
 	ip, ua := authn.Client(ctx)
 	now := a.now()
@@ -527,11 +528,11 @@ func (a *Accounts) openSession(ctx context.Context, userID, method string) (*Log
 		if evicted, err = a.evictOverCap(ctx, tx, userID, now); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, ip, user_agent)
-			VALUES ($1, $2, $3, $3, $4, $5, $6)`, sid, userID, now, exp, ip, truncateUTF8(ua, 512)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, mfa)
+			VALUES ($1, $2, $3, $3, $4, $5, $6, $7)`, sid, userID, now, exp, ip, truncateUTF8(ua, 512), mfa); err != nil {
 			return err
 		}
-		return outbox.Append(ctx, tx, event("identity.login", "session", sid, userActor(userID), map[string]any{"method": method}))
+		return outbox.Append(ctx, tx, event("identity.login", "session", sid, userActor(userID), map[string]any{"method": method, "mfa": mfa}))
 	})
 	if errors.Is(err, errAccountDisabled) {
 		a.auditNow(ctx, failed(event("identity.login", "user", userID, userActor(userID), map[string]any{"reason": "disabled", "method": method})))

@@ -182,7 +182,7 @@ func TestSessionTokenFollowsTheSession(t *testing.T) {
 	a := testAccounts(t)
 	ctx := context.Background()
 	uid := createUser(t, a, "s@example.com")
-	res, err := a.openSession(ctx, uid, "test")
+	res, err := a.openSession(ctx, uid, "test", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestTOTPSecretIsEncryptedAtRest(t *testing.T) {
 	a := testAccounts(t)
 	ctx := context.Background()
 	uid := createUser(t, a, "t@example.com")
-	res, err := a.openSession(ctx, uid, "test")
+	res, err := a.openSession(ctx, uid, "test", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestTOTPEnrolmentNeedsReauthentication(t *testing.T) {
 		t.Fatal(err)
 	}
 	sessionOf := func(uid string) context.Context {
-		res, err := a.openSession(ctx, uid, "test")
+		res, err := a.openSession(ctx, uid, "test", false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,21 +28,21 @@ func (a *Accounts) Authenticate(ctx context.Context, credential string) (*identi
 		return nil, ErrUnauthenticated
 	}
 	var (
-		admin             bool
+		admin, mfa        bool
 		expires, lastSeen time.Time
 	)
 	// One round trip reads the session and, at most once per touchEvery,
 	// records its use: a busy session does not write on every request.
 	now := a.now()
 	err = a.db.QueryRow(ctx, `WITH live AS (
-			SELECT s.id, s.last_seen_at, s.expires_at, u.global_admin FROM sessions s JOIN users u ON u.id = s.user_id
+			SELECT s.id, s.last_seen_at, s.expires_at, s.mfa, u.global_admin FROM sessions s JOIN users u ON u.id = s.user_id
 			WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3 AND s.last_seen_at > $4
 				AND u.disabled_at IS NULL),
 		touched AS (
 			UPDATE sessions s SET last_seen_at = $3 FROM live
 			WHERE s.id = live.id AND live.last_seen_at <= $5 AND s.revoked_at IS NULL RETURNING s.last_seen_at)
-		SELECT live.global_admin, live.expires_at, coalesce((SELECT last_seen_at FROM touched), live.last_seen_at) FROM live`,
-		claims.SessionID, claims.Subject, now, now.Add(-a.idleTimeout), now.Add(-touchEvery)).Scan(&admin, &expires, &lastSeen)
+		SELECT live.global_admin, live.mfa, live.expires_at, coalesce((SELECT last_seen_at FROM touched), live.last_seen_at) FROM live`,
+		claims.SessionID, claims.Subject, now, now.Add(-a.idleTimeout), now.Add(-touchEvery)).Scan(&admin, &mfa, &expires, &lastSeen)
 	if errors.Is(err, pgx.ErrNoRows) || isInvalidUUID(err) {
 		return nil, ErrUnauthenticated
 	}
@@ -59,7 +59,7 @@ func (a *Accounts) Authenticate(ctx context.Context, credential string) (*identi
 	}
 	return &identityv1.Principal{
 		Kind: identityv1.Principal_KIND_USER, UserId: claims.Subject, SessionId: claims.SessionID,
-		GlobalAdmin: admin, ExpireTime: timestamppb.New(exp),
+		GlobalAdmin: admin, Mfa: mfa, ExpireTime: timestamppb.New(exp),
 	}, nil
 }
 

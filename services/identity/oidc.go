@@ -218,7 +218,7 @@ func (o *OIDC) Callback(ctx context.Context, name, code, state string) (*LoginRe
 	if totpOn {
 		return o.accounts.startMFA(ctx, userID)
 	}
-	return o.accounts.openSession(ctx, userID, "oidc:"+name)
+	return o.accounts.openSession(ctx, userID, "oidc:"+name, false)
 }
 
 // link finds or creates the account for a provider identity.

@@ -70,7 +70,7 @@ func TestSessionIdleTimeout(t *testing.T) {
 	}
 	uid := createUser(t, a, "idle@example.com")
 	a.tokens.ttl = 24 * time.Hour // the production lifetime: idleness, not expiry, ends this session
-	res, err := a.openSession(ctx, uid, "test")
+	res, err := a.openSession(ctx, uid, "test", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestSessionIdleTimeout(t *testing.T) {
 
 	t.Run("the absolute lifetime holds however busy the session", func(t *testing.T) {
 		a.tokens.ttl = time.Hour
-		res2, err := a.openSession(ctx, uid, "test")
+		res2, err := a.openSession(ctx, uid, "test", false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +197,7 @@ func TestSessionCap(t *testing.T) {
 	uid := createUser(t, a, "cap@example.com")
 	open := func() *LoginResult {
 		t.Helper()
-		res, err := a.openSession(ctx, uid, "test")
+		res, err := a.openSession(ctx, uid, "test", false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +253,7 @@ func TestSessionCap(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := a.openSession(ctx, uid, "test")
+				_, err := a.openSession(ctx, uid, "test", false)
 				errs <- err
 			}()
 		}
@@ -491,7 +491,7 @@ func TestDisableUser(t *testing.T) {
 			t.Errorf("second factor: disabled %v, wrong code %v", disabledMFA, wrongMFA)
 		}
 		// OIDC (and any other path) ends in startMFA or openSession.
-		if _, err := a.openSession(ctx, target, "oidc:test"); !errors.Is(err, errAccountDisabled) {
+		if _, err := a.openSession(ctx, target, "oidc:test", false); !errors.Is(err, errAccountDisabled) {
 			t.Errorf("openSession: %v", err)
 		}
 		if _, err := a.startMFA(ctx, target); !errors.Is(err, errAccountDisabled) {
@@ -553,7 +553,7 @@ func TestAdminRevokesUserSessions(t *testing.T) {
 	adminCtx := as(&identityv1.Principal{Kind: identityv1.Principal_KIND_USER, UserId: adminID, GlobalAdmin: true})
 	var tokens []string
 	for _, uid := range []string{target, target, other} {
-		res, err := a.openSession(ctx, uid, "test")
+		res, err := a.openSession(ctx, uid, "test", false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -585,7 +585,7 @@ func TestAdminRevokesUserSessions(t *testing.T) {
 	if _, err := a.Authenticate(ctx, tokens[2]); err != nil {
 		t.Errorf("another user's session: %v", err)
 	}
-	if _, err := a.openSession(ctx, target, "test"); err != nil { // not disabled: signs in again
+	if _, err := a.openSession(ctx, target, "test", false); err != nil { // not disabled: signs in again
 		t.Fatal(err)
 	}
 	var found bool

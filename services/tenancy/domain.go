@@ -36,6 +36,10 @@ var (
 	ErrTooManyPending  = errors.New("too many pending invitations")
 	ErrTooManyProjects = errors.New("too many projects")
 	ErrTooManyOrgs     = errors.New("too many organisations")
+	// ErrMFAFirst is turning the two-factor policy on from a session without
+	// a second factor: the caller would be locked out the moment it applies.
+	ErrMFAFirst = errors.New("enable two-factor authentication and sign in with it first: " +
+		"this organisation would refuse your current session")
 )
 
 // Limits on what one client can create.
@@ -70,6 +74,7 @@ type Tenancy struct {
 // Org is an organisation.
 type Org struct {
 	ID, Name             string
+	RequireMFA           bool
 	CreatedAt, UpdatedAt time.Time
 	Role                 roles.Role // the caller's, where relevant
 	JoinedAt             time.Time
@@ -101,19 +106,34 @@ func mapErr(err error) error {
 	return err
 }
 
-// Resolve implements authz.Resolver from the database (tenancy's own checks).
-func (t *Tenancy) Resolve(ctx context.Context, userID, orgID string) (roles.Role, error) {
-	var role string
+// Resolve implements authz.Resolver from the database (tenancy's own checks
+// and every other service's, through ResolveMembership): the user's role and
+// the organisation's two-factor policy, which is answered for non-members too.
+func (t *Tenancy) Resolve(ctx context.Context, userID, orgID string) (authz.Membership, error) {
+	var (
+		role string
+		m    authz.Membership
+	)
 	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID).Scan(&role)
+		return tx.QueryRow(ctx, `SELECT o.require_mfa, coalesce(m.role, '') FROM orgs o
+			LEFT JOIN memberships m ON m.org_id = o.id AND m.user_id = $2 WHERE o.id = $1`, orgID, userID).Scan(&m.RequireMFA, &role)
 	})
 	if errors.Is(mapErr(err), ErrNotFound) {
-		return roles.None, nil
+		return authz.Membership{}, nil
 	}
 	if err != nil {
-		return roles.None, err
+		return authz.Membership{}, err
 	}
-	return roles.Parse(role), nil
+	if role != "" {
+		m.Role = roles.Parse(role)
+	}
+	return m, nil
+}
+
+// RoleIn is the user's role in the organisation (roles.None when not a member).
+func (t *Tenancy) RoleIn(ctx context.Context, userID, orgID string) (roles.Role, error) {
+	m, err := t.Resolve(ctx, userID, orgID)
+	return m.Role, err
 }
 
 var _ authz.Resolver = (*Tenancy)(nil)
@@ -159,7 +179,7 @@ func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, aft
 	}
 	var orgs []*Org
 	err = postgres.InOrg(ctx, t.db, postgres.AllOrgs, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT o.id::text, o.name, o.created_at, o.updated_at, m.role, m.created_at FROM memberships m
+		rows, err := tx.Query(ctx, `SELECT o.id::text, o.name, o.require_mfa, o.created_at, o.updated_at, m.role, m.created_at FROM memberships m
 			JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 AND o.id::text < $2 ORDER BY o.id DESC LIMIT $3`, userID, after, pageSize+1)
 		if err != nil {
 			return err
@@ -167,7 +187,7 @@ func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, aft
 		orgs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Org, error) {
 			o := &Org{}
 			var role string
-			err := r.Scan(&o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt, &role, &o.JoinedAt)
+			err := r.Scan(&o.ID, &o.Name, &o.RequireMFA, &o.CreatedAt, &o.UpdatedAt, &role, &o.JoinedAt)
 			o.Role = roles.Parse(role)
 			return o, err
 		})
@@ -184,8 +204,8 @@ func (t *Tenancy) ListOrgs(ctx context.Context, userID string, pageSize int, aft
 func (t *Tenancy) GetOrg(ctx context.Context, orgID string) (*Org, error) {
 	o := &Org{}
 	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT id::text, name, created_at, updated_at FROM orgs WHERE id = $1`, orgID).
-			Scan(&o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt)
+		return tx.QueryRow(ctx, `SELECT id::text, name, require_mfa, created_at, updated_at FROM orgs WHERE id = $1`, orgID).
+			Scan(&o.ID, &o.Name, &o.RequireMFA, &o.CreatedAt, &o.UpdatedAt)
 	})
 	if err != nil {
 		return nil, mapErr(err)
@@ -193,20 +213,57 @@ func (t *Tenancy) GetOrg(ctx context.Context, orgID string) (*Org, error) {
 	return o, nil
 }
 
-// RenameOrg renames an organisation.
-func (t *Tenancy) RenameOrg(ctx context.Context, actor, orgID, name string) (*Org, error) {
+// OrgChange is what UpdateOrg changes: the fields that are set.
+type OrgChange struct {
+	Name       *string
+	RequireMFA *bool
+}
+
+// Actor is who makes a change, and how they signed in.
+type Actor struct {
+	UserID string
+	// MFA is set when the actor's session was established with a second factor.
+	MFA bool
+}
+
+// UpdateOrg changes an organisation's name and two-factor policy in one
+// transaction, each change audited. Turning the policy on needs an actor
+// signed in with a second factor (ErrMFAFirst); a change of policy is
+// announced for the whole organisation, so every service's cached
+// memberships are dropped at once.
+func (t *Tenancy) UpdateOrg(ctx context.Context, actor Actor, orgID string, c OrgChange) (*Org, error) {
+	if c.RequireMFA != nil && *c.RequireMFA && !actor.MFA {
+		return nil, ErrMFAFirst
+	}
+	policyChanged := false
 	err := postgres.InOrg(ctx, t.db, orgID, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE orgs SET name = $2, updated_at = now() WHERE id = $1`, orgID, strings.TrimSpace(name))
-		if err != nil {
+		var current bool
+		if err := tx.QueryRow(ctx, `SELECT require_mfa FROM orgs WHERE id = $1 FOR UPDATE`, orgID).Scan(&current); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+		if c.Name != nil {
+			if _, err := tx.Exec(ctx, `UPDATE orgs SET name = $2, updated_at = now() WHERE id = $1`, orgID, strings.TrimSpace(*c.Name)); err != nil {
+				return err
+			}
+			if err := outbox.Append(ctx, tx, event(orgID, actor.UserID, "tenancy.org.rename", "org", orgID, map[string]any{"name": *c.Name})); err != nil {
+				return err
+			}
 		}
-		return outbox.Append(ctx, tx, event(orgID, actor, "tenancy.org.rename", "org", orgID, map[string]any{"name": name}))
+		if c.RequireMFA != nil && *c.RequireMFA != current {
+			if _, err := tx.Exec(ctx, `UPDATE orgs SET require_mfa = $2, updated_at = now() WHERE id = $1`, orgID, *c.RequireMFA); err != nil {
+				return err
+			}
+			policyChanged = true
+			return outbox.Append(ctx, tx, event(orgID, actor.UserID, "tenancy.org.require_mfa", "org", orgID,
+				map[string]any{"require_mfa": *c.RequireMFA, "previous": current}))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, mapErr(err)
+	}
+	if policyChanged {
+		t.changed(ctx, orgID, "")
 	}
 	return t.GetOrg(ctx, orgID)
 }

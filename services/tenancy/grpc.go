@@ -69,7 +69,7 @@ func Options(cfg config.Service) (server.Options, error) {
 // tenancyCodes are tenancy's domain errors and their status codes.
 var tenancyCodes = map[error]codes.Code{
 	ErrNotFound: codes.NotFound, ErrAboveOwnRole: codes.PermissionDenied, ErrEmailMismatch: codes.PermissionDenied,
-	ErrLastOwner: codes.FailedPrecondition, ErrInvitationUsed: codes.FailedPrecondition, ErrEmailUnverified: codes.FailedPrecondition,
+	ErrLastOwner: codes.FailedPrecondition, ErrMFAFirst: codes.FailedPrecondition, ErrInvitationUsed: codes.FailedPrecondition, ErrEmailUnverified: codes.FailedPrecondition,
 	ErrAlreadyMember:  codes.AlreadyExists,
 	ErrTooManyPending: codes.ResourceExhausted, ErrTooManyProjects: codes.ResourceExhausted, ErrTooManyOrgs: codes.ResourceExhausted,
 }
@@ -83,7 +83,7 @@ func caller(ctx context.Context) string { return authn.PrincipalFrom(ctx).GetUse
 // callerRole is the caller's rank in the active organisation (platform admins rank as Admin).
 func (s *Service) callerRole(ctx context.Context) (roles.Role, error) {
 	p := authn.PrincipalFrom(ctx)
-	r, err := s.t.Resolve(ctx, p.GetUserId(), authn.OrgFrom(ctx))
+	r, err := s.t.RoleIn(ctx, p.GetUserId(), authn.OrgFrom(ctx))
 	if err == nil && r == roles.None && p.GetGlobalAdmin() {
 		r = roles.Admin
 	}
@@ -91,7 +91,7 @@ func (s *Service) callerRole(ctx context.Context) (roles.Role, error) {
 }
 
 func orgProto(o *Org) *tenancyv1.Org {
-	return &tenancyv1.Org{Id: o.ID, Name: o.Name, CreateTime: timestamppb.New(o.CreatedAt), UpdateTime: timestamppb.New(o.UpdatedAt)}
+	return &tenancyv1.Org{Id: o.ID, Name: o.Name, RequireMfa: o.RequireMFA, CreateTime: timestamppb.New(o.CreatedAt), UpdateTime: timestamppb.New(o.UpdatedAt)}
 }
 
 func membershipProto(o *Org) *tenancyv1.OrgMembership {
@@ -131,16 +131,9 @@ func (s *Service) GetOrg(ctx context.Context, _ *tenancyv1.GetOrgRequest) (*tena
 
 // UpdateOrg implements the RPC.
 func (s *Service) UpdateOrg(ctx context.Context, r *tenancyv1.UpdateOrgRequest) (*tenancyv1.UpdateOrgResponse, error) {
-	org := authn.OrgFrom(ctx)
-	var (
-		o   *Org
-		err error
-	)
-	if r.Name != nil {
-		o, err = s.t.RenameOrg(ctx, caller(ctx), org, r.GetName())
-	} else {
-		o, err = s.t.GetOrg(ctx, org)
-	}
+	p := authn.PrincipalFrom(ctx)
+	o, err := s.t.UpdateOrg(ctx, Actor{UserID: p.GetUserId(), MFA: p.GetMfa()}, authn.OrgFrom(ctx),
+		OrgChange{Name: r.Name, RequireMFA: r.RequireMfa})
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
@@ -298,11 +291,11 @@ func (s *Service) DeleteProject(ctx context.Context, r *tenancyv1.DeleteProjectR
 
 // ResolveMembership implements the internal RPC every service's authorizer calls.
 func (s *Service) ResolveMembership(ctx context.Context, r *tenancyv1.ResolveMembershipRequest) (*tenancyv1.ResolveMembershipResponse, error) {
-	role, err := s.t.Resolve(ctx, r.GetUserId(), r.GetOrgId())
+	m, err := s.t.Resolve(ctx, r.GetUserId(), r.GetOrgId())
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &tenancyv1.ResolveMembershipResponse{Member: role != roles.None, Role: authz.ToProto(role)}, nil
+	return &tenancyv1.ResolveMembershipResponse{Member: m.Role != roles.None, Role: authz.ToProto(m.Role), RequireMfa: m.RequireMFA}, nil
 }
 
 // OriginAllowed implements the internal RPC the gateway uses for CORS preflights.

@@ -393,7 +393,12 @@ type Principal struct {
 	// Until when this answer may be trusted without asking again: the earliest
 	// of the credential's expiry and, for a session, its absolute expiry and the
 	// end of its idle allowance.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// For users: the session was established with a second factor (TOTP or a
+	// backup code after a password or OIDC sign-in). Organisations that
+	// require two-factor authentication refuse sessions without it. Always
+	// false for API keys, which are not subject to that policy.
+	Mfa           bool `protobuf:"varint,10,opt,name=mfa,proto3" json:"mfa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -489,6 +494,13 @@ func (x *Principal) GetExpireTime() *timestamppb.Timestamp {
 		return x.ExpireTime
 	}
 	return nil
+}
+
+func (x *Principal) GetMfa() bool {
+	if x != nil {
+		return x.Mfa
+	}
+	return false
 }
 
 type SignupRequest struct {
@@ -3107,7 +3119,7 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"revokeTime\x12\x1d\n" +
 	"\n" +
 	"created_by\x18\n" +
-	" \x01(\tR\tcreatedBy\"\x88\x03\n" +
+	" \x01(\tR\tcreatedBy\"\x9a\x03\n" +
 	"\tPrincipal\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.pythorix.identity.v1.Principal.KindR\x04kind\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1d\n" +
@@ -3121,7 +3133,9 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\x06scopes\x18\a \x03(\tR\x06scopes\x12!\n" +
 	"\fglobal_admin\x18\b \x01(\bR\vglobalAdmin\x12;\n" +
 	"\vexpire_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"=\n" +
+	"expireTime\x12\x10\n" +
+	"\x03mfa\x18\n" +
+	" \x01(\bR\x03mfa\"=\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_USER\x10\x01\x12\x10\n" +

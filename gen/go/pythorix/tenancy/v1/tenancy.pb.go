@@ -88,11 +88,16 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 
 // Org is an organisation: the unit of tenancy.
 type Org struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Every member must have signed in with a second factor (password or OIDC
+	// plus TOTP or a backup code) to use the organisation: a session without
+	// one is refused (PermissionDenied) on every organisation-scoped call,
+	// whatever the role. API keys are not subject to it.
+	RequireMfa    bool `protobuf:"varint,5,opt,name=require_mfa,json=requireMfa,proto3" json:"require_mfa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,6 +158,13 @@ func (x *Org) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Org) GetRequireMfa() bool {
+	if x != nil {
+		return x.RequireMfa
+	}
+	return false
 }
 
 // OrgMembership is an organisation together with the caller's role in it.
@@ -804,10 +816,15 @@ func (x *GetOrgResponse) GetOrg() *Org {
 	return nil
 }
 
+// UpdateOrgRequest changes only the fields it sets.
 type UpdateOrgRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrgId         string                 `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
-	Name          *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	OrgId string                 `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	Name  *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// Turns the organisation's two-factor policy on or off. Turning it on
+	// needs a caller signed in with a second factor (FailedPrecondition
+	// otherwise), so that nobody locks themselves out unawares.
+	RequireMfa    *bool `protobuf:"varint,3,opt,name=require_mfa,json=requireMfa,proto3,oneof" json:"require_mfa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +871,13 @@ func (x *UpdateOrgRequest) GetName() string {
 		return *x.Name
 	}
 	return ""
+}
+
+func (x *UpdateOrgRequest) GetRequireMfa() bool {
+	if x != nil && x.RequireMfa != nil {
+		return *x.RequireMfa
+	}
+	return false
 }
 
 type UpdateOrgResponse struct {
@@ -2207,7 +2231,10 @@ type ResolveMembershipResponse struct {
 	// False when the user is not a member or the organisation does not exist.
 	Member bool `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
 	// ROLE_UNSPECIFIED when member is false.
-	Role          Role `protobuf:"varint,2,opt,name=role,proto3,enum=pythorix.tenancy.v1.Role" json:"role,omitempty"`
+	Role Role `protobuf:"varint,2,opt,name=role,proto3,enum=pythorix.tenancy.v1.Role" json:"role,omitempty"`
+	// The organisation's two-factor policy (Org.require_mfa), whether or not
+	// the user is a member: platform admins acting in it are subject to it too.
+	RequireMfa    bool `protobuf:"varint,3,opt,name=require_mfa,json=requireMfa,proto3" json:"require_mfa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2254,6 +2281,13 @@ func (x *ResolveMembershipResponse) GetRole() Role {
 		return x.Role
 	}
 	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *ResolveMembershipResponse) GetRequireMfa() bool {
+	if x != nil {
+		return x.RequireMfa
+	}
+	return false
 }
 
 type OriginAllowedRequest struct {
@@ -2445,14 +2479,16 @@ var File_pythorix_tenancy_v1_tenancy_proto protoreflect.FileDescriptor
 
 const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\n" +
-	"!pythorix/tenancy/v1/tenancy.proto\x12\x13pythorix.tenancy.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a pythorix/options/v1/access.proto\"\xa3\x01\n" +
+	"!pythorix/tenancy/v1/tenancy.proto\x12\x13pythorix.tenancy.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a pythorix/options/v1/access.proto\"\xc4\x01\n" +
 	"\x03Org\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xa3\x01\n" +
+	"updateTime\x12\x1f\n" +
+	"\vrequire_mfa\x18\x05 \x01(\bR\n" +
+	"requireMfa\"\xa3\x01\n" +
 	"\rOrgMembership\x12*\n" +
 	"\x03org\x18\x01 \x01(\v2\x18.pythorix.tenancy.v1.OrgR\x03org\x12-\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x19.pythorix.tenancy.v1.RoleR\x04role\x127\n" +
@@ -2510,11 +2546,14 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\rGetOrgRequest\x12\x1f\n" +
 	"\x06org_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05orgId\"<\n" +
 	"\x0eGetOrgResponse\x12*\n" +
-	"\x03org\x18\x01 \x01(\v2\x18.pythorix.tenancy.v1.OrgR\x03org\"`\n" +
+	"\x03org\x18\x01 \x01(\v2\x18.pythorix.tenancy.v1.OrgR\x03org\"\x96\x01\n" +
 	"\x10UpdateOrgRequest\x12\x1f\n" +
 	"\x06org_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05orgId\x12\"\n" +
-	"\x04name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dH\x00R\x04name\x88\x01\x01B\a\n" +
-	"\x05_name\"?\n" +
+	"\x04name\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dH\x00R\x04name\x88\x01\x01\x12$\n" +
+	"\vrequire_mfa\x18\x03 \x01(\bH\x01R\n" +
+	"requireMfa\x88\x01\x01B\a\n" +
+	"\x05_nameB\x0e\n" +
+	"\f_require_mfa\"?\n" +
 	"\x11UpdateOrgResponse\x12*\n" +
 	"\x03org\x18\x01 \x01(\v2\x18.pythorix.tenancy.v1.OrgR\x03org\"3\n" +
 	"\x10DeleteOrgRequest\x12\x1f\n" +
@@ -2597,10 +2636,12 @@ const file_pythorix_tenancy_v1_tenancy_proto_rawDesc = "" +
 	"\x15DeleteProjectResponse\"^\n" +
 	"\x18ResolveMembershipRequest\x12!\n" +
 	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12\x1f\n" +
-	"\x06org_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05orgId\"b\n" +
+	"\x06org_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05orgId\"\x83\x01\n" +
 	"\x19ResolveMembershipResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12-\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x19.pythorix.tenancy.v1.RoleR\x04role\":\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x19.pythorix.tenancy.v1.RoleR\x04role\x12\x1f\n" +
+	"\vrequire_mfa\x18\x03 \x01(\bR\n" +
+	"requireMfa\":\n" +
 	"\x14OriginAllowedRequest\x12\"\n" +
 	"\x06origin\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xac\x02R\x06origin\"1\n" +

@@ -1,0 +1,245 @@
+package e2e_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+)
+
+// enrolTOTPOverREST turns TOTP on for a signed-in user, re-authenticating with
+// the password, and answers the secret. The confirmation spends the code of
+// the previous time step, so that a sign-in may use the current one.
+func (s *Suite) enrolTOTPOverREST(t *testing.T, token, password string) string {
+	t.Helper()
+	code, enr := s.post(t, "/v1/me/totp:enroll", map[string]any{"currentPassword": password}, token)
+	secret, _ := enr["secret"].(string)
+	if code != 200 || secret == "" {
+		t.Fatalf("enroll: %d %v", code, enr)
+	}
+	prev, _ := totp.GenerateCode(secret, time.Now().Add(-30*time.Second))
+	if code, out := s.post(t, "/v1/me/totp:confirm", map[string]any{"code": prev}, token); code != 200 {
+		t.Fatalf("confirm: %d %v", code, out)
+	}
+	return secret
+}
+
+// loginWithTOTP signs in with the password and the current TOTP code and
+// answers the access token.
+func (s *Suite) loginWithTOTP(t *testing.T, email, password, secret string) string {
+	t.Helper()
+	code, out := s.post(t, "/v1/auth/login", map[string]any{"email": email, "password": password}, "")
+	mfaToken, _ := out["mfaToken"].(string)
+	if code != 200 || out["mfaRequired"] != true || mfaToken == "" {
+		t.Fatalf("login with TOTP on: %d %v", code, out)
+	}
+	now, _ := totp.GenerateCode(secret, time.Now())
+	code, out = s.post(t, "/v1/auth/login/mfa", map[string]any{"mfaToken": mfaToken, "code": now}, "")
+	token, _ := out["accessToken"].(string)
+	if code != 200 || token == "" {
+		t.Fatalf("login/mfa: %d %v", code, out)
+	}
+	return token
+}
+
+// mfaRefusal tells whether an answer is the two-factor policy's refusal: 403,
+// a message that says what to do, and the MFA_REQUIRED reason for programs.
+func mfaRefusal(code int, out map[string]any) bool {
+	if code != 403 {
+		return false
+	}
+	msg, _ := out["message"].(string)
+	if !strings.Contains(msg, "two-factor") || !strings.Contains(msg, "sign in again") {
+		return false
+	}
+	details, _ := out["details"].([]any)
+	return slices.ContainsFunc(details, func(d any) bool {
+		m, _ := d.(map[string]any)
+		return m["reason"] == "MFA_REQUIRED"
+	})
+}
+
+// TestMFAPolicy: an organisation that requires two-factor authentication
+// (ASVS V6.3.2) refuses every organisation-scoped call of a session signed in
+// without a second factor, whatever the role, while the calls needed to
+// comply keep working; API keys and other organisations are unaffected; a
+// change of the policy takes effect at once, is audited, and cannot be made
+// by an owner who would lock themself out.
+func TestMFAPolicy(t *testing.T) {
+	t.Parallel()
+	s := StartSuite(t)
+	const (
+		ownerEmail  = "owner@strict.test"
+		memberEmail = "sam@strict.test"
+		adminEmail  = "root@platform.test"
+	)
+	for _, e := range []string{ownerEmail, memberEmail, adminEmail} {
+		s.signup(t, e, goodPassword)
+	}
+	s.makeGlobalAdmin(t, adminEmail) // before signing in: the principal carries the flag
+	owner, _ := s.login(t, ownerEmail, goodPassword)
+	member, _ := s.login(t, memberEmail, goodPassword)
+	platformAdmin, _ := s.login(t, adminEmail, goodPassword)
+
+	orgs := map[string]string{}
+	for _, name := range []string{"Strict", "Relaxed"} {
+		code, out := s.req(t, "POST", "/v1/orgs", map[string]any{"name": name}, owner, "")
+		if code != 200 {
+			t.Fatalf("create org: %d %v", code, out)
+		}
+		org := out["org"].(map[string]any)
+		if org["requireMfa"] == true {
+			t.Fatalf("a new organisation requires MFA: %v", org)
+		}
+		orgs[name] = org["id"].(string)
+		_, inv := s.req(t, "POST", "/v1/invitations", map[string]any{"email": memberEmail, "role": "ROLE_SECURITY"}, owner, orgs[name])
+		if code, out := s.req(t, "POST", "/v1/invitations:accept", map[string]any{"token": inv["token"]}, member, ""); code != 200 {
+			t.Fatalf("accept: %d %v", code, out)
+		}
+	}
+	strict, relaxed := orgs["Strict"], orgs["Relaxed"]
+	orgCalls := []string{"/v1/assets", "/v1/projects", "/v1/audit/events", "/v1/members"}
+	allAnswer := func(t *testing.T, token, org string, want int) {
+		t.Helper()
+		for _, p := range orgCalls {
+			if code, out := s.req(t, "GET", p, nil, token, org); code != want {
+				t.Errorf("GET %s: %d %v, want %d", p, code, out, want)
+			}
+		}
+	}
+	refusedEverywhere := func(t *testing.T, token string) {
+		t.Helper()
+		for _, p := range orgCalls {
+			if code, out := s.req(t, "GET", p, nil, token, strict); !mfaRefusal(code, out) {
+				t.Errorf("GET %s: %d %v, want the two-factor policy's 403", p, code, out)
+			}
+		}
+		if code, out := s.req(t, "GET", "/v1/orgs/"+strict, nil, token, ""); !mfaRefusal(code, out) {
+			t.Errorf("GET the organisation: %d %v", code, out)
+		}
+	}
+
+	t.Run("policy off: a password alone works", func(t *testing.T) {
+		allAnswer(t, member, strict, 200)
+		allAnswer(t, platformAdmin, strict, 200)
+	})
+
+	t.Run("an owner without a second factor cannot turn it on", func(t *testing.T) {
+		code, out := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": true}, owner, "")
+		if msg, _ := out["message"].(string); code != 412 || !strings.Contains(msg, "two-factor") {
+			t.Fatalf("PATCH requireMfa from a password-only session: %d %v, want 412", code, out)
+		}
+		if _, out := s.req(t, "GET", "/v1/orgs/"+strict, nil, owner, ""); out["org"].(map[string]any)["requireMfa"] == true {
+			t.Fatal("the policy was turned on anyway")
+		}
+		// A member whose role may not change the organisation gets 403, with or without MFA.
+		if code, _ := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": true}, member, ""); code != 403 {
+			t.Fatalf("a Security member changed the policy: %d", code)
+		}
+		if code, out := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": "yes"}, owner, ""); code != 400 {
+			t.Fatalf("a non-boolean requireMfa: %d %v", code, out)
+		}
+	})
+
+	ownerSecret := s.enrolTOTPOverREST(t, owner, goodPassword)
+	ownerMFA := s.loginWithTOTP(t, ownerEmail, goodPassword, ownerSecret)
+
+	t.Run("an owner signed in with TOTP turns it on; it applies at once, to every role", func(t *testing.T) {
+		code, out := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": true}, ownerMFA, "")
+		if code != 200 || out["org"].(map[string]any)["requireMfa"] != true {
+			t.Fatalf("turn on: %d %v", code, out)
+		}
+		eventually(t, "the member's password-only session refused", func() bool {
+			code, out := s.req(t, "GET", "/v1/assets", nil, member, strict)
+			return mfaRefusal(code, out)
+		})
+		refusedEverywhere(t, member)
+		refusedEverywhere(t, owner)         // the owner's own password-only session too
+		refusedEverywhere(t, platformAdmin) // platform admins acting in the organisation too
+		allAnswer(t, ownerMFA, strict, 200)
+	})
+
+	t.Run("the way to comply stays open", func(t *testing.T) {
+		if code, out := s.get(t, "/v1/me", member); code != 200 {
+			t.Fatalf("GET /v1/me: %d %v", code, out)
+		}
+		code, out := s.req(t, "GET", "/v1/orgs", nil, member, "")
+		ms, _ := out["memberships"].([]any)
+		if code != 200 || len(ms) != 2 {
+			t.Fatalf("GET /v1/orgs: %d %v", code, out)
+		}
+		for _, m := range ms {
+			org := m.(map[string]any)["org"].(map[string]any)
+			if (org["requireMfa"] == true) != (org["id"] == strict) {
+				t.Errorf("listed %v", org)
+			}
+		}
+		if code, out := s.get(t, "/v1/me/sessions", member); code != 200 {
+			t.Fatalf("GET /v1/me/sessions: %d %v", code, out)
+		}
+	})
+
+	t.Run("another organisation without the policy is unaffected", func(t *testing.T) {
+		allAnswer(t, member, relaxed, 200)
+	})
+
+	t.Run("an API key of the organisation keeps working", func(t *testing.T) {
+		code, out := s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "ci", "scopes": []string{"assets.read"}}, ownerMFA, strict)
+		key, _ := out["key"].(string)
+		if code != 200 || key == "" {
+			t.Fatalf("create key: %d %v", code, out)
+		}
+		if code, out := s.req(t, "GET", "/v1/assets", nil, key, strict); code != 200 {
+			t.Fatalf("GET /v1/assets with the key: %d %v", code, out)
+		}
+		// Creating one needs the second factor like any other call.
+		if code, out := s.req(t, "POST", "/v1/api-keys", map[string]any{"name": "x", "scopes": []string{"assets.read"}}, member, strict); !mfaRefusal(code, out) {
+			t.Fatalf("a password-only session created a key: %d %v", code, out)
+		}
+	})
+
+	t.Run("the member enrols TOTP, signs in again with it, and is let in", func(t *testing.T) {
+		secret := s.enrolTOTPOverREST(t, member, goodPassword)
+		// Enrolling does not upgrade the session signed in with a password alone.
+		if code, out := s.req(t, "GET", "/v1/assets", nil, member, strict); !mfaRefusal(code, out) {
+			t.Fatalf("the password-only session after enrolling: %d %v", code, out)
+		}
+		memberMFA := s.loginWithTOTP(t, memberEmail, goodPassword, secret)
+		allAnswer(t, memberMFA, strict, 200)
+	})
+
+	t.Run("the change is audited", func(t *testing.T) {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			code, out := s.req(t, "GET", "/v1/audit/events?action=tenancy.org.require_mfa", nil, ownerMFA, strict)
+			events, _ := out["events"].([]any)
+			if code == 200 && len(events) == 1 {
+				ev := events[0].(map[string]any)
+				details, _ := ev["details"].(map[string]any)
+				if details["require_mfa"] != true {
+					t.Fatalf("event %v", ev)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no tenancy.org.require_mfa event: %d %v", code, out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("turning it off restores access at once", func(t *testing.T) {
+		code, out := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": false}, ownerMFA, "")
+		if code != 200 || out["org"].(map[string]any)["requireMfa"] == true {
+			t.Fatalf("turn off: %d %v", code, out)
+		}
+		eventually(t, "the member's password-only session let in again", func() bool {
+			code, _ := s.req(t, "GET", "/v1/assets", nil, member, strict)
+			return code == 200
+		})
+		allAnswer(t, member, strict, 200)
+		allAnswer(t, platformAdmin, strict, 200)
+	})
+}
