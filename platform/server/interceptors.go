@@ -30,15 +30,18 @@ type Interceptor struct {
 	Stream grpc.StreamServerInterceptor
 }
 
-// chain returns the interceptors in their fixed order: recovery, request id,
-// logging, peer authentication, validation, authorization. (The OpenTelemetry
-// stats handler is installed as a grpc.StatsHandler and so wraps them all.)
+// chain returns the interceptors in their fixed order: request id, logging,
+// recovery, peer authentication, validation, authorization. Recovery sits
+// inside the first two so that a panic is logged with its request id and
+// the call's log line shows the Internal it became; the two outer steps do
+// nothing that can panic. (The OpenTelemetry stats handler is installed as
+// a grpc.StatsHandler and so wraps them all.)
 func (s *Server) chain(validator protovalidate.Validator) []Interceptor {
 	return []Interceptor{
-		{Name: "recovery", Unary: recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
-			Stream: recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered))},
 		{Name: "request_id", Unary: unaryFromCtx(requestID), Stream: streamFromCtx(requestID)},
 		{Name: "logging", Unary: s.logUnary, Stream: s.logStream},
+		{Name: "recovery", Unary: recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
+			Stream: recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered))},
 		{Name: "peer_authentication", Unary: unaryFromCtx(s.authenticatePeer), Stream: streamFromCtx(s.authenticatePeer)},
 		{Name: "validation", Unary: validationUnary(validator), Stream: validationStream(validator)},
 		{Name: "authorization", Unary: s.authorizeUnary, Stream: s.authorizeStream},

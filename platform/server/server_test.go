@@ -112,7 +112,7 @@ func rawConn(t *testing.T, addr string, certs []tls.Certificate, rootPool *x509.
 func TestChainOrder(t *testing.T) {
 	t.Parallel()
 	_, srv := startIdentity(t)
-	want := []string{"recovery", "request_id", "logging", "peer_authentication", "validation", "authorization"}
+	want := []string{"request_id", "logging", "recovery", "peer_authentication", "validation", "authorization"}
 	if got := srv.ChainNames(); !slices.Equal(got, want) {
 		t.Fatalf("chain = %v, want %v", got, want)
 	}
