@@ -243,3 +243,108 @@ func TestMFAPolicy(t *testing.T) {
 		allAnswer(t, platformAdmin, strict, 200)
 	})
 }
+
+// TestAdminResetsTOTPOverREST: a user who lost their authenticator and backup
+// codes is recovered by a platform admin (ASVS V6.4.4) after an identity
+// check out of band: POST /v1/admin/users/{userId}/totp:reset turns TOTP off
+// and ends every session of the user at once; the user signs in with the
+// password, and an organisation requiring two-factor authentication keeps
+// them out until they enrol again. Only an admin signed in with their own
+// second factor may do it, never on their own account, and it is audited.
+func TestAdminResetsTOTPOverREST(t *testing.T) {
+	t.Parallel()
+	s := StartSuite(t)
+	const (
+		adminEmail = "root@platform.test"
+		userEmail  = "lost@phone.test"
+	)
+	s.signup(t, adminEmail, goodPassword)
+	s.signup(t, userEmail, goodPassword)
+	s.makeGlobalAdmin(t, adminEmail)
+	admin, _ := s.login(t, adminEmail, goodPassword)
+	user, _ := s.login(t, userEmail, goodPassword)
+	idOf := func(token string) string {
+		_, me := s.get(t, "/v1/me", token)
+		return me["user"].(map[string]any)["id"].(string)
+	}
+	adminID, userID := idOf(admin), idOf(user)
+
+	// The user turns TOTP on and runs an organisation that requires it.
+	userSecret := s.enrolTOTPOverREST(t, user, goodPassword)
+	userMFA := s.loginWithTOTP(t, userEmail, goodPassword, userSecret)
+	_, out := s.req(t, "POST", "/v1/orgs", map[string]any{"name": "Strict"}, userMFA, "")
+	org := out["org"].(map[string]any)["id"].(string)
+	if code, out := s.req(t, "PATCH", "/v1/orgs/"+org, map[string]any{"requireMfa": true}, userMFA, ""); code != 200 {
+		t.Fatalf("turn the policy on: %d %v", code, out)
+	}
+	resetPath := "/v1/admin/users/" + userID + "/totp:reset"
+	body := map[string]any{"reason": "video call, passport checked"}
+
+	t.Run("an admin signed in without their own second factor is refused", func(t *testing.T) {
+		if code, out := s.post(t, resetPath, body, admin); code != 412 {
+			t.Fatalf("%d %v", code, out)
+		}
+	})
+	adminSecret := s.enrolTOTPOverREST(t, admin, goodPassword)
+	adminMFA := s.loginWithTOTP(t, adminEmail, goodPassword, adminSecret)
+
+	t.Run("only platform admins, never on themselves; unknown ids are 404", func(t *testing.T) {
+		for _, c := range []struct {
+			name, path, token string
+			want              int
+		}{
+			{"the user", resetPath, userMFA, 403},
+			{"the admin's own", "/v1/admin/users/" + adminID + "/totp:reset", adminMFA, 412},
+			{"an unknown id", "/v1/admin/users/00000000-0000-4000-8000-000000000000/totp:reset", adminMFA, 404},
+			{"a malformed id", "/v1/admin/users/nobody/totp:reset", adminMFA, 404},
+		} {
+			if code, out := s.post(t, c.path, body, c.token); code != c.want {
+				t.Errorf("%s: %d %v, want %d", c.name, code, out, c.want)
+			}
+		}
+		if code, out := s.post(t, resetPath, map[string]any{"reason": strings.Repeat("x", 201)}, adminMFA); code != 400 || !slices.Contains(fieldNamed(out), "reason") {
+			t.Errorf("a reason too long: %d %v", code, out)
+		}
+		if _, me := s.get(t, "/v1/me", userMFA); me["user"].(map[string]any)["totpEnabled"] != true {
+			t.Fatal("a refused reset turned TOTP off")
+		}
+	})
+
+	t.Run("the reset ends the user's sessions and turns TOTP off", func(t *testing.T) {
+		code, out := s.post(t, resetPath, body, adminMFA)
+		if code != 200 || out["totpWasEnabled"] != true || out["sessionsRevoked"] != float64(2) {
+			t.Fatalf("reset: %d %v", code, out)
+		}
+		for _, tok := range []string{user, userMFA} {
+			eventually(t, "a session of the user refused on the gateway", func() bool {
+				code, _ := s.get(t, "/v1/me", tok)
+				return code == 401
+			})
+		}
+		if code, _ := s.get(t, "/v1/me", adminMFA); code != 200 {
+			t.Errorf("the admin's own session: %d", code)
+		}
+		if actor := s.platformEvent(t, "identity.user.totp.reset", userID); actor != adminID {
+			t.Errorf("audited with actor %q, want the admin", actor)
+		}
+	})
+
+	t.Run("the user signs in with the password, and enrols again to reach the organisation", func(t *testing.T) {
+		code, out := s.post(t, "/v1/auth/login", map[string]any{"email": userEmail, "password": goodPassword}, "")
+		token, _ := out["accessToken"].(string)
+		if code != 200 || token == "" || out["mfaRequired"] == true {
+			t.Fatalf("password sign-in after the reset: %d %v", code, out)
+		}
+		if code, out := s.req(t, "GET", "/v1/assets", nil, token, org); !mfaRefusal(code, out) {
+			t.Fatalf("the organisation requiring MFA let a password-only session in: %d %v", code, out)
+		}
+		secret := s.enrolTOTPOverREST(t, token, goodPassword)
+		if secret == userSecret {
+			t.Fatal("enrolled again with the old secret")
+		}
+		again := s.loginWithTOTP(t, userEmail, goodPassword, secret)
+		if code, out := s.req(t, "GET", "/v1/assets", nil, again, org); code != 200 {
+			t.Fatalf("after enrolling again: %d %v", code, out)
+		}
+	})
+}

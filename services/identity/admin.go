@@ -15,6 +15,14 @@ import (
 // lock out the one person able to undo it.
 var ErrSelfDisable = errors.New("you cannot disable your own account")
 
+// ErrSelfTOTPReset is a platform admin resetting their own second factor:
+// recovery is another administrator's check of who they are.
+var ErrSelfTOTPReset = errors.New("you cannot reset your own two-factor authentication: ask another platform administrator")
+
+// ErrAdminNeedsMFA is a platform admin resetting a second factor from a
+// session signed in without their own.
+var ErrAdminNeedsMFA = errors.New("sign in with your own two-factor authentication to reset another user's")
+
 // Disabled is what disabling an account ended.
 type Disabled struct {
 	Sessions, APIKeys int
@@ -100,6 +108,62 @@ func (a *Accounts) RevokeUserSessions(ctx context.Context, adminID, userID, reas
 	}
 	a.revoker.Sessions(ctx, revoked...)
 	return len(revoked), nil
+}
+
+// TOTPReset is what resetting a user's second factor changed.
+type TOTPReset struct {
+	WasEnabled bool
+	Sessions   int
+}
+
+// ResetUserTOTP is the recovery of a lost second factor, once a platform
+// admin (signed in with their own, adminMFA) has proved the user's identity
+// out of band: in one transaction it turns TOTP off, voids the backup codes
+// and the pending second-factor sign-ins, ends every session of the user and
+// records it; then the revocations are announced to every cache. The user
+// signs in with the first factor alone and enrols again; an organisation
+// that requires two-factor authentication keeps refusing them until then.
+func (a *Accounts) ResetUserTOTP(ctx context.Context, adminID string, adminMFA bool, userID, reason string) (TOTPReset, error) {
+	if adminID == userID {
+		return TOTPReset{}, ErrSelfTOTPReset
+	}
+	if !adminMFA {
+		return TOTPReset{}, ErrAdminNeedsMFA
+	}
+	var (
+		res     TOTPReset
+		revoked []string
+	)
+	err := pgx.BeginFunc(ctx, a.db, func(tx pgx.Tx) error {
+		// The user's row is held as openSession holds it, so no sign-in
+		// counts the sessions while they end.
+		if err := tx.QueryRow(ctx, `SELECT totp_enabled_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE`, userID).
+			Scan(&res.WasEnabled); err != nil {
+			return mapNoRows(err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = 0, updated_at = now()
+			WHERE id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM backup_codes WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE mfa_challenges SET used_at = now() WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
+			return err
+		}
+		var err error
+		if revoked, err = revokeSessions(ctx, tx, userID, "", "totp_reset"); err != nil {
+			return err
+		}
+		res.Sessions = len(revoked)
+		return outbox.Append(ctx, tx, event("identity.user.totp.reset", "user", userID, userActor(adminID),
+			map[string]any{"reason": redact.Text(reason, 200), "totp_was_enabled": res.WasEnabled, "sessions_revoked": len(revoked)}))
+	})
+	if err != nil {
+		return TOTPReset{}, err
+	}
+	a.revoker.Sessions(ctx, revoked...)
+	return res, nil
 }
 
 // EnableUser lets a disabled account sign in again. Its old sessions and API

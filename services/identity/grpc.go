@@ -162,7 +162,7 @@ var identityCodes = map[error]codes.Code{
 	ErrEmailNotVerified: codes.FailedPrecondition, ErrTOTPAlreadyEnabled: codes.FailedPrecondition,
 	ErrTOTPNotEnrolled: codes.FailedPrecondition, ErrTOTPNotEnabled: codes.FailedPrecondition, ErrNoPassword: codes.FailedPrecondition,
 	ErrNotFound: codes.NotFound, ErrUnknownProvider: codes.NotFound, ErrUnavailable: codes.Unavailable,
-	ErrSelfDisable: codes.FailedPrecondition,
+	ErrSelfDisable: codes.FailedPrecondition, ErrSelfTOTPReset: codes.FailedPrecondition, ErrAdminNeedsMFA: codes.FailedPrecondition,
 }
 
 // toStatus maps identity's errors; a wrong code names the field "code".
@@ -466,6 +466,19 @@ func (s *Service) RevokeUserSessions(ctx context.Context, r *identityv1.RevokeUs
 		return nil, s.toStatus(ctx, err)
 	}
 	return &identityv1.RevokeUserSessionsResponse{SessionsRevoked: int32(n)}, nil
+}
+
+// ResetUserTotp implements the RPC.
+func (s *Service) ResetUserTotp(ctx context.Context, r *identityv1.ResetUserTotpRequest) (*identityv1.ResetUserTotpResponse, error) {
+	p, err := requireGlobalAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.accounts.ResetUserTOTP(ctx, p.GetUserId(), p.GetMfa(), r.GetUserId(), r.GetReason())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &identityv1.ResetUserTotpResponse{TotpWasEnabled: res.WasEnabled, SessionsRevoked: int32(res.Sessions)}, nil
 }
 
 // EnableUser implements the RPC.

@@ -2803,6 +2803,113 @@ func (x *RevokeUserSessionsResponse) GetSessionsRevoked() int32 {
 	return 0
 }
 
+type ResetUserTotpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's id. An id that names no account, well-formed or not, is NotFound.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// How the user's identity was proved, for the audit trail.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUserTotpRequest) Reset() {
+	*x = ResetUserTotpRequest{}
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUserTotpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUserTotpRequest) ProtoMessage() {}
+
+func (x *ResetUserTotpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUserTotpRequest.ProtoReflect.Descriptor instead.
+func (*ResetUserTotpRequest) Descriptor() ([]byte, []int) {
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ResetUserTotpRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ResetUserTotpRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ResetUserTotpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when the user had no TOTP (sessions are ended all the same).
+	TotpWasEnabled  bool  `protobuf:"varint,1,opt,name=totp_was_enabled,json=totpWasEnabled,proto3" json:"totp_was_enabled,omitempty"`
+	SessionsRevoked int32 `protobuf:"varint,2,opt,name=sessions_revoked,json=sessionsRevoked,proto3" json:"sessions_revoked,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ResetUserTotpResponse) Reset() {
+	*x = ResetUserTotpResponse{}
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUserTotpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUserTotpResponse) ProtoMessage() {}
+
+func (x *ResetUserTotpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUserTotpResponse.ProtoReflect.Descriptor instead.
+func (*ResetUserTotpResponse) Descriptor() ([]byte, []int) {
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ResetUserTotpResponse) GetTotpWasEnabled() bool {
+	if x != nil {
+		return x.TotpWasEnabled
+	}
+	return false
+}
+
+func (x *ResetUserTotpResponse) GetSessionsRevoked() int32 {
+	if x != nil {
+		return x.SessionsRevoked
+	}
+	return 0
+}
+
 type EnableUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account's id. An id that names no account, well-formed or not, is NotFound.
@@ -2815,7 +2922,7 @@ type EnableUserRequest struct {
 
 func (x *EnableUserRequest) Reset() {
 	*x = EnableUserRequest{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2827,7 +2934,7 @@ func (x *EnableUserRequest) String() string {
 func (*EnableUserRequest) ProtoMessage() {}
 
 func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2840,7 +2947,7 @@ func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserRequest.ProtoReflect.Descriptor instead.
 func (*EnableUserRequest) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{52}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *EnableUserRequest) GetUserId() string {
@@ -2865,7 +2972,7 @@ type EnableUserResponse struct {
 
 func (x *EnableUserResponse) Reset() {
 	*x = EnableUserResponse{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +2984,7 @@ func (x *EnableUserResponse) String() string {
 func (*EnableUserResponse) ProtoMessage() {}
 
 func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +2997,7 @@ func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableUserResponse.ProtoReflect.Descriptor instead.
 func (*EnableUserResponse) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{53}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{55}
 }
 
 type AuthenticateRequest struct {
@@ -2903,7 +3010,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3022,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3035,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{54}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AuthenticateRequest) GetCredential() string {
@@ -2947,7 +3054,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +3066,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +3079,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{55}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AuthenticateResponse) GetPrincipal() *Principal {
@@ -2992,7 +3099,7 @@ type LookupUsersRequest struct {
 
 func (x *LookupUsersRequest) Reset() {
 	*x = LookupUsersRequest{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[56]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3004,7 +3111,7 @@ func (x *LookupUsersRequest) String() string {
 func (*LookupUsersRequest) ProtoMessage() {}
 
 func (x *LookupUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[56]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3017,7 +3124,7 @@ func (x *LookupUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsersRequest.ProtoReflect.Descriptor instead.
 func (*LookupUsersRequest) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{56}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *LookupUsersRequest) GetIds() []string {
@@ -3043,7 +3150,7 @@ type LookupUsersResponse struct {
 
 func (x *LookupUsersResponse) Reset() {
 	*x = LookupUsersResponse{}
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[57]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3055,7 +3162,7 @@ func (x *LookupUsersResponse) String() string {
 func (*LookupUsersResponse) ProtoMessage() {}
 
 func (x *LookupUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[57]
+	mi := &file_pythorix_identity_v1_identity_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3068,7 +3175,7 @@ func (x *LookupUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupUsersResponse.ProtoReflect.Descriptor instead.
 func (*LookupUsersResponse) Descriptor() ([]byte, []int) {
-	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{57}
+	return file_pythorix_identity_v1_identity_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *LookupUsersResponse) GetUsers() []*User {
@@ -3285,7 +3392,13 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\auser_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06userId\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"G\n" +
 	"\x1aRevokeUserSessionsResponse\x12)\n" +
-	"\x10sessions_revoked\x18\x01 \x01(\x05R\x0fsessionsRevoked\"Y\n" +
+	"\x10sessions_revoked\x18\x01 \x01(\x05R\x0fsessionsRevoked\"\\\n" +
+	"\x14ResetUserTotpRequest\x12\"\n" +
+	"\auser_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06userId\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"l\n" +
+	"\x15ResetUserTotpResponse\x12(\n" +
+	"\x10totp_was_enabled\x18\x01 \x01(\bR\x0etotpWasEnabled\x12)\n" +
+	"\x10sessions_revoked\x18\x02 \x01(\x05R\x0fsessionsRevoked\"Y\n" +
 	"\x11EnableUserRequest\x12\"\n" +
 	"\auser_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06userId\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"\x14\n" +
@@ -3301,7 +3414,7 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\x03ids\x18\x01 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x03ids\x12&\n" +
 	"\x06emails\x18\x02 \x03(\tB\x0e\xbaH\v\x92\x01\b\x10d\"\x04r\x02`\x01R\x06emails\"G\n" +
 	"\x13LookupUsersResponse\x120\n" +
-	"\x05users\x18\x01 \x03(\v2\x1a.pythorix.identity.v1.UserR\x05users2\x82\x1e\n" +
+	"\x05users\x18\x01 \x03(\v2\x1a.pythorix.identity.v1.UserR\x05users2\xa4\x1f\n" +
 	"\x0fIdentityService\x12u\n" +
 	"\x06Signup\x12#.pythorix.identity.v1.SignupRequest\x1a$.pythorix.identity.v1.SignupResponse\" \x82\x80\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/signup\x12\x8a\x01\n" +
 	"\vVerifyEmail\x12(.pythorix.identity.v1.VerifyEmailRequest\x1a).pythorix.identity.v1.VerifyEmailResponse\"&\x82\x80\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/verify-email\x12\xa6\x01\n" +
@@ -3330,7 +3443,8 @@ const file_pythorix_identity_v1_identity_proto_rawDesc = "" +
 	"\fRevokeApiKey\x12).pythorix.identity.v1.RevokeApiKeyRequest\x1a*.pythorix.identity.v1.RevokeApiKeyResponse\"/\x82\x80\x19\x12(\x01\n" +
 	"\x0eapi_keys.write\x82\xd3\xe4\x93\x02\x13*\x11/v1/api-keys/{id}\x12\x96\x01\n" +
 	"\vDisableUser\x12(.pythorix.identity.v1.DisableUserRequest\x1a).pythorix.identity.v1.DisableUserResponse\"2\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/admin/users/{user_id}:disable\x12\xb3\x01\n" +
-	"\x12RevokeUserSessions\x12/.pythorix.identity.v1.RevokeUserSessionsRequest\x1a0.pythorix.identity.v1.RevokeUserSessionsResponse\":\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02.:\x01*\")/v1/admin/users/{user_id}/sessions:revoke\x12\x92\x01\n" +
+	"\x12RevokeUserSessions\x12/.pythorix.identity.v1.RevokeUserSessionsRequest\x1a0.pythorix.identity.v1.RevokeUserSessionsResponse\":\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02.:\x01*\")/v1/admin/users/{user_id}/sessions:revoke\x12\x9f\x01\n" +
+	"\rResetUserTotp\x12*.pythorix.identity.v1.ResetUserTotpRequest\x1a+.pythorix.identity.v1.ResetUserTotpResponse\"5\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02):\x01*\"$/v1/admin/users/{user_id}/totp:reset\x12\x92\x01\n" +
 	"\n" +
 	"EnableUser\x12'.pythorix.identity.v1.EnableUserRequest\x1a(.pythorix.identity.v1.EnableUserResponse\"1\x82\x80\x19\x02\x18\x01\x82\xd3\xe4\x93\x02%:\x01*\" /v1/admin/users/{user_id}:enable\x12v\n" +
 	"\fAuthenticate\x12).pythorix.identity.v1.AuthenticateRequest\x1a*.pythorix.identity.v1.AuthenticateResponse\"\x0f\x82\x80\x19\v\"\t\n" +
@@ -3352,7 +3466,7 @@ func file_pythorix_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_pythorix_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pythorix_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_pythorix_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_pythorix_identity_v1_identity_proto_goTypes = []any{
 	(Principal_Kind)(0),                   // 0: pythorix.identity.v1.Principal.Kind
 	(*User)(nil),                          // 1: pythorix.identity.v1.User
@@ -3407,32 +3521,34 @@ var file_pythorix_identity_v1_identity_proto_goTypes = []any{
 	(*DisableUserResponse)(nil),           // 50: pythorix.identity.v1.DisableUserResponse
 	(*RevokeUserSessionsRequest)(nil),     // 51: pythorix.identity.v1.RevokeUserSessionsRequest
 	(*RevokeUserSessionsResponse)(nil),    // 52: pythorix.identity.v1.RevokeUserSessionsResponse
-	(*EnableUserRequest)(nil),             // 53: pythorix.identity.v1.EnableUserRequest
-	(*EnableUserResponse)(nil),            // 54: pythorix.identity.v1.EnableUserResponse
-	(*AuthenticateRequest)(nil),           // 55: pythorix.identity.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),          // 56: pythorix.identity.v1.AuthenticateResponse
-	(*LookupUsersRequest)(nil),            // 57: pythorix.identity.v1.LookupUsersRequest
-	(*LookupUsersResponse)(nil),           // 58: pythorix.identity.v1.LookupUsersResponse
-	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
+	(*ResetUserTotpRequest)(nil),          // 53: pythorix.identity.v1.ResetUserTotpRequest
+	(*ResetUserTotpResponse)(nil),         // 54: pythorix.identity.v1.ResetUserTotpResponse
+	(*EnableUserRequest)(nil),             // 55: pythorix.identity.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),            // 56: pythorix.identity.v1.EnableUserResponse
+	(*AuthenticateRequest)(nil),           // 57: pythorix.identity.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),          // 58: pythorix.identity.v1.AuthenticateResponse
+	(*LookupUsersRequest)(nil),            // 59: pythorix.identity.v1.LookupUsersRequest
+	(*LookupUsersResponse)(nil),           // 60: pythorix.identity.v1.LookupUsersResponse
+	(*timestamppb.Timestamp)(nil),         // 61: google.protobuf.Timestamp
 }
 var file_pythorix_identity_v1_identity_proto_depIdxs = []int32{
-	59, // 0: pythorix.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	59, // 1: pythorix.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	59, // 2: pythorix.identity.v1.Session.last_seen_time:type_name -> google.protobuf.Timestamp
-	59, // 3: pythorix.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	59, // 4: pythorix.identity.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	59, // 5: pythorix.identity.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	59, // 6: pythorix.identity.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
-	59, // 7: pythorix.identity.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	61, // 0: pythorix.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	61, // 1: pythorix.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	61, // 2: pythorix.identity.v1.Session.last_seen_time:type_name -> google.protobuf.Timestamp
+	61, // 3: pythorix.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	61, // 4: pythorix.identity.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	61, // 5: pythorix.identity.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	61, // 6: pythorix.identity.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
+	61, // 7: pythorix.identity.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: pythorix.identity.v1.Principal.kind:type_name -> pythorix.identity.v1.Principal.Kind
-	59, // 9: pythorix.identity.v1.Principal.expire_time:type_name -> google.protobuf.Timestamp
-	59, // 10: pythorix.identity.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 11: pythorix.identity.v1.LoginMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 12: pythorix.identity.v1.OidcCallbackResponse.expires_at:type_name -> google.protobuf.Timestamp
+	61, // 9: pythorix.identity.v1.Principal.expire_time:type_name -> google.protobuf.Timestamp
+	61, // 10: pythorix.identity.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	61, // 11: pythorix.identity.v1.LoginMfaResponse.expires_at:type_name -> google.protobuf.Timestamp
+	61, // 12: pythorix.identity.v1.OidcCallbackResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 13: pythorix.identity.v1.GetMeResponse.user:type_name -> pythorix.identity.v1.User
 	1,  // 14: pythorix.identity.v1.UpdateMeResponse.user:type_name -> pythorix.identity.v1.User
 	2,  // 15: pythorix.identity.v1.ListSessionsResponse.sessions:type_name -> pythorix.identity.v1.Session
-	59, // 16: pythorix.identity.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	61, // 16: pythorix.identity.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 17: pythorix.identity.v1.CreateApiKeyResponse.api_key:type_name -> pythorix.identity.v1.ApiKey
 	3,  // 18: pythorix.identity.v1.ListApiKeysResponse.api_keys:type_name -> pythorix.identity.v1.ApiKey
 	4,  // 19: pythorix.identity.v1.AuthenticateResponse.principal:type_name -> pythorix.identity.v1.Principal
@@ -3461,38 +3577,40 @@ var file_pythorix_identity_v1_identity_proto_depIdxs = []int32{
 	47, // 42: pythorix.identity.v1.IdentityService.RevokeApiKey:input_type -> pythorix.identity.v1.RevokeApiKeyRequest
 	49, // 43: pythorix.identity.v1.IdentityService.DisableUser:input_type -> pythorix.identity.v1.DisableUserRequest
 	51, // 44: pythorix.identity.v1.IdentityService.RevokeUserSessions:input_type -> pythorix.identity.v1.RevokeUserSessionsRequest
-	53, // 45: pythorix.identity.v1.IdentityService.EnableUser:input_type -> pythorix.identity.v1.EnableUserRequest
-	55, // 46: pythorix.identity.v1.IdentityService.Authenticate:input_type -> pythorix.identity.v1.AuthenticateRequest
-	57, // 47: pythorix.identity.v1.IdentityService.LookupUsers:input_type -> pythorix.identity.v1.LookupUsersRequest
-	6,  // 48: pythorix.identity.v1.IdentityService.Signup:output_type -> pythorix.identity.v1.SignupResponse
-	8,  // 49: pythorix.identity.v1.IdentityService.VerifyEmail:output_type -> pythorix.identity.v1.VerifyEmailResponse
-	10, // 50: pythorix.identity.v1.IdentityService.ResendVerification:output_type -> pythorix.identity.v1.ResendVerificationResponse
-	12, // 51: pythorix.identity.v1.IdentityService.Login:output_type -> pythorix.identity.v1.LoginResponse
-	14, // 52: pythorix.identity.v1.IdentityService.LoginMfa:output_type -> pythorix.identity.v1.LoginMfaResponse
-	16, // 53: pythorix.identity.v1.IdentityService.Logout:output_type -> pythorix.identity.v1.LogoutResponse
-	18, // 54: pythorix.identity.v1.IdentityService.RequestPasswordReset:output_type -> pythorix.identity.v1.RequestPasswordResetResponse
-	20, // 55: pythorix.identity.v1.IdentityService.ResetPassword:output_type -> pythorix.identity.v1.ResetPasswordResponse
-	22, // 56: pythorix.identity.v1.IdentityService.StartOidc:output_type -> pythorix.identity.v1.StartOidcResponse
-	24, // 57: pythorix.identity.v1.IdentityService.OidcCallback:output_type -> pythorix.identity.v1.OidcCallbackResponse
-	26, // 58: pythorix.identity.v1.IdentityService.GetMe:output_type -> pythorix.identity.v1.GetMeResponse
-	28, // 59: pythorix.identity.v1.IdentityService.UpdateMe:output_type -> pythorix.identity.v1.UpdateMeResponse
-	30, // 60: pythorix.identity.v1.IdentityService.ChangePassword:output_type -> pythorix.identity.v1.ChangePasswordResponse
-	32, // 61: pythorix.identity.v1.IdentityService.ListSessions:output_type -> pythorix.identity.v1.ListSessionsResponse
-	34, // 62: pythorix.identity.v1.IdentityService.RevokeSession:output_type -> pythorix.identity.v1.RevokeSessionResponse
-	36, // 63: pythorix.identity.v1.IdentityService.EnrollTotp:output_type -> pythorix.identity.v1.EnrollTotpResponse
-	38, // 64: pythorix.identity.v1.IdentityService.ConfirmTotp:output_type -> pythorix.identity.v1.ConfirmTotpResponse
-	40, // 65: pythorix.identity.v1.IdentityService.DisableTotp:output_type -> pythorix.identity.v1.DisableTotpResponse
-	42, // 66: pythorix.identity.v1.IdentityService.RegenerateBackupCodes:output_type -> pythorix.identity.v1.RegenerateBackupCodesResponse
-	44, // 67: pythorix.identity.v1.IdentityService.CreateApiKey:output_type -> pythorix.identity.v1.CreateApiKeyResponse
-	46, // 68: pythorix.identity.v1.IdentityService.ListApiKeys:output_type -> pythorix.identity.v1.ListApiKeysResponse
-	48, // 69: pythorix.identity.v1.IdentityService.RevokeApiKey:output_type -> pythorix.identity.v1.RevokeApiKeyResponse
-	50, // 70: pythorix.identity.v1.IdentityService.DisableUser:output_type -> pythorix.identity.v1.DisableUserResponse
-	52, // 71: pythorix.identity.v1.IdentityService.RevokeUserSessions:output_type -> pythorix.identity.v1.RevokeUserSessionsResponse
-	54, // 72: pythorix.identity.v1.IdentityService.EnableUser:output_type -> pythorix.identity.v1.EnableUserResponse
-	56, // 73: pythorix.identity.v1.IdentityService.Authenticate:output_type -> pythorix.identity.v1.AuthenticateResponse
-	58, // 74: pythorix.identity.v1.IdentityService.LookupUsers:output_type -> pythorix.identity.v1.LookupUsersResponse
-	48, // [48:75] is the sub-list for method output_type
-	21, // [21:48] is the sub-list for method input_type
+	53, // 45: pythorix.identity.v1.IdentityService.ResetUserTotp:input_type -> pythorix.identity.v1.ResetUserTotpRequest
+	55, // 46: pythorix.identity.v1.IdentityService.EnableUser:input_type -> pythorix.identity.v1.EnableUserRequest
+	57, // 47: pythorix.identity.v1.IdentityService.Authenticate:input_type -> pythorix.identity.v1.AuthenticateRequest
+	59, // 48: pythorix.identity.v1.IdentityService.LookupUsers:input_type -> pythorix.identity.v1.LookupUsersRequest
+	6,  // 49: pythorix.identity.v1.IdentityService.Signup:output_type -> pythorix.identity.v1.SignupResponse
+	8,  // 50: pythorix.identity.v1.IdentityService.VerifyEmail:output_type -> pythorix.identity.v1.VerifyEmailResponse
+	10, // 51: pythorix.identity.v1.IdentityService.ResendVerification:output_type -> pythorix.identity.v1.ResendVerificationResponse
+	12, // 52: pythorix.identity.v1.IdentityService.Login:output_type -> pythorix.identity.v1.LoginResponse
+	14, // 53: pythorix.identity.v1.IdentityService.LoginMfa:output_type -> pythorix.identity.v1.LoginMfaResponse
+	16, // 54: pythorix.identity.v1.IdentityService.Logout:output_type -> pythorix.identity.v1.LogoutResponse
+	18, // 55: pythorix.identity.v1.IdentityService.RequestPasswordReset:output_type -> pythorix.identity.v1.RequestPasswordResetResponse
+	20, // 56: pythorix.identity.v1.IdentityService.ResetPassword:output_type -> pythorix.identity.v1.ResetPasswordResponse
+	22, // 57: pythorix.identity.v1.IdentityService.StartOidc:output_type -> pythorix.identity.v1.StartOidcResponse
+	24, // 58: pythorix.identity.v1.IdentityService.OidcCallback:output_type -> pythorix.identity.v1.OidcCallbackResponse
+	26, // 59: pythorix.identity.v1.IdentityService.GetMe:output_type -> pythorix.identity.v1.GetMeResponse
+	28, // 60: pythorix.identity.v1.IdentityService.UpdateMe:output_type -> pythorix.identity.v1.UpdateMeResponse
+	30, // 61: pythorix.identity.v1.IdentityService.ChangePassword:output_type -> pythorix.identity.v1.ChangePasswordResponse
+	32, // 62: pythorix.identity.v1.IdentityService.ListSessions:output_type -> pythorix.identity.v1.ListSessionsResponse
+	34, // 63: pythorix.identity.v1.IdentityService.RevokeSession:output_type -> pythorix.identity.v1.RevokeSessionResponse
+	36, // 64: pythorix.identity.v1.IdentityService.EnrollTotp:output_type -> pythorix.identity.v1.EnrollTotpResponse
+	38, // 65: pythorix.identity.v1.IdentityService.ConfirmTotp:output_type -> pythorix.identity.v1.ConfirmTotpResponse
+	40, // 66: pythorix.identity.v1.IdentityService.DisableTotp:output_type -> pythorix.identity.v1.DisableTotpResponse
+	42, // 67: pythorix.identity.v1.IdentityService.RegenerateBackupCodes:output_type -> pythorix.identity.v1.RegenerateBackupCodesResponse
+	44, // 68: pythorix.identity.v1.IdentityService.CreateApiKey:output_type -> pythorix.identity.v1.CreateApiKeyResponse
+	46, // 69: pythorix.identity.v1.IdentityService.ListApiKeys:output_type -> pythorix.identity.v1.ListApiKeysResponse
+	48, // 70: pythorix.identity.v1.IdentityService.RevokeApiKey:output_type -> pythorix.identity.v1.RevokeApiKeyResponse
+	50, // 71: pythorix.identity.v1.IdentityService.DisableUser:output_type -> pythorix.identity.v1.DisableUserResponse
+	52, // 72: pythorix.identity.v1.IdentityService.RevokeUserSessions:output_type -> pythorix.identity.v1.RevokeUserSessionsResponse
+	54, // 73: pythorix.identity.v1.IdentityService.ResetUserTotp:output_type -> pythorix.identity.v1.ResetUserTotpResponse
+	56, // 74: pythorix.identity.v1.IdentityService.EnableUser:output_type -> pythorix.identity.v1.EnableUserResponse
+	58, // 75: pythorix.identity.v1.IdentityService.Authenticate:output_type -> pythorix.identity.v1.AuthenticateResponse
+	60, // 76: pythorix.identity.v1.IdentityService.LookupUsers:output_type -> pythorix.identity.v1.LookupUsersResponse
+	49, // [49:77] is the sub-list for method output_type
+	21, // [21:49] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -3510,7 +3628,7 @@ func file_pythorix_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pythorix_identity_v1_identity_proto_rawDesc), len(file_pythorix_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   58,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -43,6 +43,7 @@ const (
 	IdentityService_RevokeApiKey_FullMethodName          = "/pythorix.identity.v1.IdentityService/RevokeApiKey"
 	IdentityService_DisableUser_FullMethodName           = "/pythorix.identity.v1.IdentityService/DisableUser"
 	IdentityService_RevokeUserSessions_FullMethodName    = "/pythorix.identity.v1.IdentityService/RevokeUserSessions"
+	IdentityService_ResetUserTotp_FullMethodName         = "/pythorix.identity.v1.IdentityService/ResetUserTotp"
 	IdentityService_EnableUser_FullMethodName            = "/pythorix.identity.v1.IdentityService/EnableUser"
 	IdentityService_Authenticate_FullMethodName          = "/pythorix.identity.v1.IdentityService/Authenticate"
 	IdentityService_LookupUsers_FullMethodName           = "/pythorix.identity.v1.IdentityService/LookupUsers"
@@ -111,6 +112,16 @@ type IdentityServiceClient interface {
 	// Platform admins only (PermissionDenied otherwise; NotFound for an unknown
 	// or malformed id). Audited as identity.user.sessions.revoke.
 	RevokeUserSessions(ctx context.Context, in *RevokeUserSessionsRequest, opts ...grpc.CallOption) (*RevokeUserSessionsResponse, error)
+	// ResetUserTotp is the recovery of a user who lost their authenticator and
+	// backup codes, once a platform admin has proved who they are out of band:
+	// it turns the user's TOTP off, voids their backup codes and pending
+	// second-factor sign-ins, and ends every session of theirs at once, on
+	// every replica. The user then signs in with the password (or OIDC) and
+	// enrols again. Platform admins signed in with their own second factor
+	// only (PermissionDenied for others, FailedPrecondition for an admin
+	// without one, or resetting their own); NotFound for an unknown or
+	// malformed id. Audited as identity.user.totp.reset.
+	ResetUserTotp(ctx context.Context, in *ResetUserTotpRequest, opts ...grpc.CallOption) (*ResetUserTotpResponse, error)
 	// EnableUser lets a disabled account sign in again; the sessions and API
 	// keys revoked when it was disabled stay revoked. Platform admins only.
 	EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error)
@@ -369,6 +380,16 @@ func (c *identityServiceClient) RevokeUserSessions(ctx context.Context, in *Revo
 	return out, nil
 }
 
+func (c *identityServiceClient) ResetUserTotp(ctx context.Context, in *ResetUserTotpRequest, opts ...grpc.CallOption) (*ResetUserTotpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetUserTotpResponse)
+	err := c.cc.Invoke(ctx, IdentityService_ResetUserTotp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *identityServiceClient) EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(EnableUserResponse)
@@ -462,6 +483,16 @@ type IdentityServiceServer interface {
 	// Platform admins only (PermissionDenied otherwise; NotFound for an unknown
 	// or malformed id). Audited as identity.user.sessions.revoke.
 	RevokeUserSessions(context.Context, *RevokeUserSessionsRequest) (*RevokeUserSessionsResponse, error)
+	// ResetUserTotp is the recovery of a user who lost their authenticator and
+	// backup codes, once a platform admin has proved who they are out of band:
+	// it turns the user's TOTP off, voids their backup codes and pending
+	// second-factor sign-ins, and ends every session of theirs at once, on
+	// every replica. The user then signs in with the password (or OIDC) and
+	// enrols again. Platform admins signed in with their own second factor
+	// only (PermissionDenied for others, FailedPrecondition for an admin
+	// without one, or resetting their own); NotFound for an unknown or
+	// malformed id. Audited as identity.user.totp.reset.
+	ResetUserTotp(context.Context, *ResetUserTotpRequest) (*ResetUserTotpResponse, error)
 	// EnableUser lets a disabled account sign in again; the sessions and API
 	// keys revoked when it was disabled stay revoked. Platform admins only.
 	EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error)
@@ -551,6 +582,9 @@ func (UnimplementedIdentityServiceServer) DisableUser(context.Context, *DisableU
 }
 func (UnimplementedIdentityServiceServer) RevokeUserSessions(context.Context, *RevokeUserSessionsRequest) (*RevokeUserSessionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeUserSessions not implemented")
+}
+func (UnimplementedIdentityServiceServer) ResetUserTotp(context.Context, *ResetUserTotpRequest) (*ResetUserTotpResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetUserTotp not implemented")
 }
 func (UnimplementedIdentityServiceServer) EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EnableUser not implemented")
@@ -1014,6 +1048,24 @@ func _IdentityService_RevokeUserSessions_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_ResetUserTotp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetUserTotpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).ResetUserTotp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_ResetUserTotp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).ResetUserTotp(ctx, req.(*ResetUserTotpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IdentityService_EnableUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EnableUserRequest)
 	if err := dec(in); err != nil {
@@ -1170,6 +1222,10 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeUserSessions",
 			Handler:    _IdentityService_RevokeUserSessions_Handler,
+		},
+		{
+			MethodName: "ResetUserTotp",
+			Handler:    _IdentityService_ResetUserTotp_Handler,
 		},
 		{
 			MethodName: "EnableUser",
