@@ -208,6 +208,20 @@ func TestMFAPolicy(t *testing.T) {
 		}
 		memberMFA := s.loginWithTOTP(t, memberEmail, goodPassword, secret)
 		allAnswer(t, memberMFA, strict, 200)
+		// The session list tells which sessions the policy accepts.
+		code, out := s.get(t, "/v1/me/sessions", memberMFA)
+		sessions, _ := out["sessions"].([]any)
+		withMFA := map[bool]int{}
+		for _, ss := range sessions {
+			m := ss.(map[string]any)
+			withMFA[m["mfa"] == true]++
+			if m["current"] == true && m["mfa"] != true {
+				t.Errorf("the current session, signed in with TOTP: %v", m)
+			}
+		}
+		if code != 200 || withMFA[true] != 1 || withMFA[false] != 1 {
+			t.Fatalf("GET /v1/me/sessions: %d %v", code, out)
+		}
 	})
 
 	t.Run("the change is audited", func(t *testing.T) {

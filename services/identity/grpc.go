@@ -310,7 +310,7 @@ func (s *Service) ListSessions(ctx context.Context, r *identityv1.ListSessionsRe
 	for _, ss := range list {
 		out.Sessions = append(out.Sessions, &identityv1.Session{Id: ss.ID, CreateTime: timestamppb.New(ss.CreatedAt),
 			LastSeenTime: timestamppb.New(ss.LastSeen), ExpireTime: timestamppb.New(ss.Expiry), Ip: ss.IP, UserAgent: ss.UserAgent,
-			Current: ss.ID == p.GetSessionId()})
+			Current: ss.ID == p.GetSessionId(), Mfa: ss.MFA})
 	}
 	return out, nil
 }

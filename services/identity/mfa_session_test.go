@@ -71,6 +71,7 @@ func TestSessionRecordsSecondFactor(t *testing.T) {
 		t.Fatal("enrolling TOTP upgraded a session signed in without it: the user must sign in again")
 	}
 
+	withMFA := map[string]bool{} // the sessions signed in with a second factor
 	for name, second := range map[string]func() string{"TOTP": code, "backup code": func() string { return backup[0] }} {
 		t.Run("password and "+name, func(t *testing.T) {
 			ch, err := a.Login(ctx, "mfa@example.com", password)
@@ -83,6 +84,16 @@ func TestSessionRecordsSecondFactor(t *testing.T) {
 			}
 			if !mfaOf(t, res.AccessToken) {
 				t.Fatal("a session signed in with a second factor does not say so")
+			}
+			list, _, err := a.ListSessions(ctx, uid, 100, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			withMFA[res.SessionID] = true
+			for _, s := range list {
+				if s.MFA != withMFA[s.ID] {
+					t.Errorf("session list: %+v", s)
+				}
 			}
 		})
 	}

@@ -87,6 +87,7 @@ type Session struct {
 	ID                          string
 	CreatedAt, LastSeen, Expiry time.Time
 	IP, UserAgent               string
+	MFA                         bool
 }
 
 // ListSessions pages through a user's live sessions (not revoked, expired or idle), newest first.
@@ -97,7 +98,7 @@ func (a *Accounts) ListSessions(ctx context.Context, userID string, pageSize int
 		return nil, "", err
 	}
 	now := a.now()
-	rows, err := a.db.Query(ctx, `SELECT id::text, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions
+	rows, err := a.db.Query(ctx, `SELECT id::text, created_at, last_seen_at, expires_at, ip, user_agent, mfa FROM sessions
 		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $4 AND last_seen_at > $5 AND id::text < $2
 		ORDER BY id DESC LIMIT $3`, userID, after, pageSize+1, now, now.Add(-a.idleTimeout))
 	if err != nil {
@@ -105,7 +106,7 @@ func (a *Accounts) ListSessions(ctx context.Context, userID string, pageSize int
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
 		var s Session
-		return s, r.Scan(&s.ID, &s.CreatedAt, &s.LastSeen, &s.Expiry, &s.IP, &s.UserAgent)
+		return s, r.Scan(&s.ID, &s.CreatedAt, &s.LastSeen, &s.Expiry, &s.IP, &s.UserAgent, &s.MFA)
 	})
 	if err != nil {
 		return nil, "", err
