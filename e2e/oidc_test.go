@@ -476,21 +476,6 @@ func TestMFAOnEveryPathway(t *testing.T) {
 	t.Parallel()
 	s, provider := oidcSuite(t)
 
-	// enrolTOTP turns TOTP on for a signed-in user and answers its secret;
-	// the confirmation spends the code of the previous time step.
-	enrolTOTP := func(t *testing.T, token string) string {
-		t.Helper()
-		code, enr := s.post(t, "/v1/me/totp:enroll", map[string]any{}, token)
-		secret, _ := enr["secret"].(string)
-		if code != 200 || secret == "" {
-			t.Fatalf("enroll: %d %v", code, enr)
-		}
-		prev, _ := totp.GenerateCode(secret, time.Now().Add(-30*time.Second))
-		if code, out := s.post(t, "/v1/me/totp:confirm", map[string]any{"code": prev}, token); code != 200 {
-			t.Fatalf("confirm: %d %v", code, out)
-		}
-		return secret
-	}
 	// completeMFA finishes a sign-in with the current TOTP code and answers the user it opened.
 	completeMFA := func(t *testing.T, mfaToken, secret string) map[string]any {
 		t.Helper()
@@ -512,7 +497,7 @@ func TestMFAOnEveryPathway(t *testing.T) {
 		s.signup(t, email, goodPassword)
 		token, _ := s.login(t, email, goodPassword)
 		_, me := s.get(t, "/v1/me", token)
-		secret := enrolTOTP(t, token)
+		secret := s.enrolTOTPOverREST(t, token, "")
 
 		provider.QueueUser(&mockoidc.MockUser{Subject: "sub-tess", Email: email, EmailVerified: true})
 		b := s.browser(t)
@@ -536,7 +521,7 @@ func TestMFAOnEveryPathway(t *testing.T) {
 		email := "uma@example.com"
 		s.signup(t, email, goodPassword)
 		token, _ := s.login(t, email, goodPassword)
-		secret := enrolTOTP(t, token)
+		secret := s.enrolTOTPOverREST(t, token, "")
 
 		n := s.Mail.Count(email)
 		if code, _ := s.post(t, "/v1/auth/password-reset", map[string]any{"email": email}, ""); code != 200 {

@@ -8,15 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp/totp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	"github.com/pythorix/pythorix/platform/authn"
+	"github.com/pythorix/pythorix/platform/outbox/outboxtest"
 	"github.com/pythorix/pythorix/platform/revocation"
 	"github.com/pythorix/pythorix/platform/server/servertest"
 )
@@ -283,22 +282,7 @@ func auditActions(t *testing.T, a *Accounts) map[string]int {
 
 func auditEvents(t *testing.T, a *Accounts) []*auditv1.EventInput {
 	t.Helper()
-	rows, err := a.db.Query(context.Background(), `SELECT event FROM audit_outbox ORDER BY seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]*auditv1.EventInput, len(raw))
-	for i, b := range raw {
-		out[i] = &auditv1.EventInput{}
-		if err := proto.Unmarshal(b, out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+	return outboxtest.Events(t, a.db)
 }
 
 func TestDisableUser(t *testing.T) {

@@ -12,12 +12,12 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	auditv1 "github.com/pythorix/pythorix/gen/go/pythorix/audit/v1"
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	optionsv1 "github.com/pythorix/pythorix/gen/go/pythorix/options/v1"
 	"github.com/pythorix/pythorix/platform/authz"
+	"github.com/pythorix/pythorix/platform/outbox/outboxtest"
 	"github.com/pythorix/pythorix/platform/pgtest"
 	"github.com/pythorix/pythorix/platform/postgres"
 	"github.com/pythorix/pythorix/platform/redisconn"
@@ -217,20 +217,5 @@ func errorInfo(err error) *errdetails.ErrorInfo {
 
 func outboxEvents(t *testing.T, tn *Tenancy) []*auditv1.EventInput {
 	t.Helper()
-	rows, err := tn.db.Query(context.Background(), `SELECT event FROM audit_outbox ORDER BY seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]*auditv1.EventInput, len(raw))
-	for i, b := range raw {
-		out[i] = &auditv1.EventInput{}
-		if err := proto.Unmarshal(b, out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
+	return outboxtest.Events(t, tn.db)
 }
