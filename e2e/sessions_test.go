@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -251,4 +252,42 @@ func (c *clientWithOrg) get(t *testing.T, url, token string) int {
 	hc.Transport = orgTransport{base: c.s.Client.Transport, org: c.org}
 	code, _, _ := c.s.call(t, &hc, "GET", url, nil, token)
 	return code
+}
+
+// TestRevocationIsImmediateOnTheGateway: a key or session revoked through a
+// gateway is refused by that gateway on the very next request, before the
+// revocation's announcement has made its way back through Redis.
+func TestRevocationIsImmediateOnTheGateway(t *testing.T) {
+	t.Parallel()
+	s := StartSuite(t)
+	s.signup(t, "quick@example.com", goodPassword)
+	owner, _ := s.login(t, "quick@example.com", goodPassword)
+	_, out := s.req(t, "POST", "/v1/orgs", map[string]any{"name": "Quick"}, owner, "")
+	org := out["org"].(map[string]any)["id"].(string)
+	for i := range 20 {
+		code, out := s.req(t, "POST", "/v1/api-keys", map[string]any{"name": fmt.Sprintf("k%d", i), "scopes": []string{"members.read"}}, owner, org)
+		if code != 200 {
+			t.Fatalf("create key: %d %v", code, out)
+		}
+		key, id := out["key"].(string), out["apiKey"].(map[string]any)["id"].(string)
+		if code, _ := s.req(t, "GET", "/v1/members", nil, key, org); code != 200 {
+			t.Fatalf("fresh key: %d", code)
+		}
+		if code, _ := s.req(t, "DELETE", "/v1/api-keys/"+id, nil, owner, org); code != 200 {
+			t.Fatalf("revoke key: %d", code)
+		}
+		if code, _ := s.req(t, "GET", "/v1/members", nil, key, org); code != 401 {
+			t.Fatalf("round %d: the revoked key answered %d", i, code)
+		}
+		other, sid := s.login(t, "quick@example.com", goodPassword)
+		if code, _ := s.get(t, "/v1/me", other); code != 200 {
+			t.Fatalf("fresh session: %d", code)
+		}
+		if code, _ := s.req(t, "DELETE", "/v1/me/sessions/"+sid, nil, owner, ""); code != 200 {
+			t.Fatalf("revoke session: %d", code)
+		}
+		if code, _ := s.get(t, "/v1/me", other); code != 401 {
+			t.Fatalf("round %d: the revoked session answered %d", i, code)
+		}
+	}
 }

@@ -91,7 +91,8 @@ func New(ctx context.Context, cfg Config, opts Options) (g *Gateway, err error) 
 	if len(cfg.CSRFKey) == 0 {
 		log.Warn("PYTHORIX_CSRF_KEY is not set: CSRF tokens use a random key and do not survive a restart or span replicas")
 	}
-	mux := newMux(log, g.sessions, func(c string) { g.authn.forget(c) })
+	// g.authn is made below, once the upstream connections exist.
+	mux := newMux(log, g.sessions, func(c string) { g.authn.forget(c) }, func(kind, id string) { g.authn.revoke(kind, id) })
 	registrations := map[string]registerFunc{
 		"identity":     identityv1.RegisterIdentityServiceHandler,
 		"tenancy":      tenancyv1.RegisterTenancyServiceHandler,

@@ -24,6 +24,7 @@ import (
 	identityv1 "github.com/pythorix/pythorix/gen/go/pythorix/identity/v1"
 	integrationsv1 "github.com/pythorix/pythorix/gen/go/pythorix/integrations/v1"
 	"github.com/pythorix/pythorix/platform/logging"
+	"github.com/pythorix/pythorix/platform/revocation"
 )
 
 // forwardedHeaders are the only request headers that reach the services as
@@ -33,20 +34,39 @@ var forwardedHeaders = map[string]string{
 	"X-Request-Id": logging.RequestIDHeader,
 }
 
-// forget drops a credential from the gateway's cache (at logout).
-func newMux(log *slog.Logger, s *sessions, forget func(credential string)) *runtime.ServeMux {
+// The gateway's credential cache (forget drops one credential, revoke
+// every credential of a session or API key) is brought up to date by an
+// answer that ends a credential as soon as it passes through here: the
+// caller's next request must not be served from the cache while the
+// revocation's announcement is still on its way to every replica.
+func newMux(log *slog.Logger, s *sessions, forget func(credential string), revoke func(kind, id string)) *runtime.ServeMux {
 	refuse := func(w http.ResponseWriter, r *http.Request, err error) {
 		errorHandler(log)(r.Context(), nil, nil, w, r, err)
 	}
 	return runtime.NewServeMux(append(muxOptions(log), runtime.WithForwardResponseOption(
 		func(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
-			if _, ok := m.(*identityv1.LogoutResponse); ok {
+			id, _ := ctx.Value(pathParamsCtxKey{}).(map[string]string)
+			switch m.(type) {
+			case *identityv1.LogoutResponse:
 				if c, ok := ctx.Value(credentialCtxKey{}).(string); ok {
 					forget(c)
 				}
+			case *identityv1.RevokeApiKeyResponse:
+				revoke(revocation.APIKey, id["id"])
+			case *identityv1.RevokeSessionResponse:
+				revoke(revocation.Session, id["id"])
 			}
 			return s.forward(ctx, w, m)
-		}), runtime.WithMiddlewares(s.oidcCallbackGuard(refuse)))...)
+		}), runtime.WithMiddlewares(s.oidcCallbackGuard(refuse), keepPathParams))...)
+}
+
+// pathParamsCtxKey holds the matched route's path parameters.
+type pathParamsCtxKey struct{}
+
+func keepPathParams(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		next(w, r.WithContext(context.WithValue(r.Context(), pathParamsCtxKey{}, params)), params)
+	}
 }
 
 func muxOptions(log *slog.Logger) []runtime.ServeMuxOption {

@@ -36,7 +36,7 @@ func TestOIDCCallbackIsBoundToTheBrowser(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	s := newSessions([]byte("0123456789abcdef0123456789abcdef"))
-	mux := newMux(slog.New(slog.NewTextHandler(io.Discard, nil)), s, func(string) {})
+	mux := newMux(slog.New(slog.NewTextHandler(io.Discard, nil)), s, func(string) {}, func(string, string) {})
 	if err := identityv1.RegisterIdentityServiceHandler(context.Background(), mux, conn); err != nil {
 		t.Fatal(err)
 	}
