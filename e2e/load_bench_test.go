@@ -32,6 +32,10 @@ func BenchmarkLoadP99(b *testing.B) {
 			var lat []time.Duration
 			errs := 0
 			var wg sync.WaitGroup
+			cpu0 := map[string]time.Duration{}
+			for name, p := range procs {
+				cpu0[name] = p.cpu()
+			}
 			ticker := time.NewTicker(time.Second / time.Duration(rate))
 			end := time.Now().Add(step)
 			for i := 0; time.Now().Before(end); i++ {
@@ -67,11 +71,12 @@ func BenchmarkLoadP99(b *testing.B) {
 			for _, name := range slices.Sorted(maps.Keys(procs)) {
 				r, peak := procs[name].memory()
 				rss[name] = r
-				mem = append(mem, fmt.Sprintf("%s %d/%d", name, r>>20, peak>>20))
+				busy := float64(procs[name].cpu()-cpu0[name]) / float64(step) * 100
+				mem = append(mem, fmt.Sprintf("%s %d/%d MB %.0f%%", name, r>>20, peak>>20, busy))
 			}
 			slices.Sort(lat)
 			p99 := lat[len(lat)*99/100]
-			b.Logf("rate %d/s: %d requests, %d errors, p50 %s, p99 %s; RSS/peak MB: %s", rate, len(lat), errs,
+			b.Logf("rate %d/s: %d requests, %d errors, p50 %s, p99 %s; RSS/peak, CPU: %s", rate, len(lat), errs,
 				lat[len(lat)/2].Round(time.Millisecond), p99.Round(time.Millisecond), strings.Join(mem, ", "))
 			if p99 >= 100*time.Millisecond || errs > 0 {
 				break
