@@ -143,7 +143,7 @@ func TestMFAPolicy(t *testing.T) {
 		if code, _ := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": true}, member, ""); code != 403 {
 			t.Fatalf("a Security member changed the policy: %d", code)
 		}
-		if code, out := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": "yes"}, owner, ""); code != 400 {
+		if code, out := s.req(t, "PATCH", "/v1/orgs/"+strict, map[string]any{"requireMfa": "yes"}, owner, ""); code != 400 || !strings.Contains(toJSON(out), "requireMfa") {
 			t.Fatalf("a non-boolean requireMfa: %d %v", code, out)
 		}
 	})

@@ -130,12 +130,17 @@ func (p *process) exited() bool {
 	}
 }
 
-// memory reads the process's resident set and its peak from /proc, in bytes.
-func (p *process) memory() (rss, peak int64) {
+// proc reads a file of the running process's /proc directory.
+func (p *process) proc(name string) ([]byte, error) {
 	p.mu.Lock()
 	pid := p.cmd.Process.Pid
 	p.mu.Unlock()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, name))
+}
+
+// memory reads the process's resident set and its peak, in bytes.
+func (p *process) memory() (rss, peak int64) {
+	b, err := p.proc("status")
 	if err != nil {
 		return 0, 0
 	}
@@ -159,10 +164,7 @@ func (p *process) memory() (rss, peak int64) {
 // tail is the end of the process's log, after its first unexpected errors.
 // cpu reads the CPU time the process has used so far (user and system).
 func (p *process) cpu() time.Duration {
-	p.mu.Lock()
-	pid := p.cmd.Process.Pid
-	p.mu.Unlock()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	b, err := p.proc("stat")
 	if err != nil {
 		return 0
 	}

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"time"
@@ -35,11 +33,7 @@ const (
 )
 
 // oidcBinding is the cookie value that binds a browser to one state.
-func (s *sessions) oidcBinding(state string) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("pythorix-oidc-state\x00" + state))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
+func (s *sessions) oidcBinding(state string) string { return s.mac("pythorix-oidc-state", state) }
 
 // bindOIDC sets the binding cookie for the state of an authorization URL
 // (the answer to a sign-in's start). Without a state there is nothing to

@@ -46,9 +46,13 @@ func newSessions(key []byte) *sessions {
 }
 
 // csrf is the CSRF token of a session token.
-func (s *sessions) csrf(access string) string {
+func (s *sessions) csrf(access string) string { return s.mac("pythorix-csrf", access) }
+
+// mac is the HMAC-SHA256, under the gateway's CSRF key, of a value for one
+// purpose (the purpose keeps a token of one kind from passing for another).
+func (s *sessions) mac(purpose, value string) string {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("pythorix-csrf\x00" + access))
+	m.Write([]byte(purpose + "\x00" + value))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
